@@ -1,15 +1,20 @@
 #include <cstdio>
+#include <exception>
 
-#include "gguf/gguf.h"
+#include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  if (argc < 2) return 2;
-  auto f = minnow::gguf::File::open(argv[1]);
-  if (!f) {
-    std::fprintf(stderr, "error: %s\n", f.error().c_str());
+  CLI::App app{"minnow: a fast local runtime for small language models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "minnow 0.1.0");
+  minnow::cli::register_inspect(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "minnow: error: %s\n", e.what());
     return 1;
   }
-  std::printf("v%u kv=%zu tensors=%zu bytes=%llu\n", (*f)->version(), (*f)->metadata().size(),
-              (*f)->tensors().size(), (unsigned long long)(*f)->total_tensor_bytes());
   return 0;
 }

@@ -1,0 +1,11 @@
+// Each `minnow` subcommand lives in its own cmd_<name>.cpp and registers itself on the
+// CLI11 app here; main.cpp only lists them. Diagnostics go to stderr, results to stdout.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace minnow::cli {
+
+void register_inspect(CLI::App& app);
+
+}  // namespace minnow::cli
