@@ -1,0 +1,2 @@
+# Thread pool, CPU features, and the fast matmul kernels checked against the scalar reference.
+minnow_test(thread_pool_test SOURCES thread_pool_test.cpp LIBS minnow_util)
