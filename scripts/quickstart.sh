@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Quick start, step 1 of 2: installs what minnow needs (Debian packages, the models), builds the
+# Release binary build/minnow and runs the main job on the default model. Safe to run again: it
+# downloads and rebuilds only what is missing or out of date.
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+cd "$MINNOW_ROOT"
+
+step "checking Debian packages"
+ensure_apt
+step "fetching models into ${MINNOW_CACHE:-$HOME/.cache/minnow/models}"
+ensure_models
+step "building Release: build/minnow"
+build_release
+step "build/minnow inspect smollm2:135m"
+build/minnow inspect smollm2:135m

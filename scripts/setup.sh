@@ -1,0 +1,94 @@
+# Shared steps of scripts/quickstart.sh and scripts/test.sh; source it, don't run it.
+# Every step is idempotent: it checks what is there and does only what is missing or stale.
+#
+# Environment:
+#   MINNOW_CACHE   model cache (default ~/.cache/minnow/models)
+#   MINNOW_WHEELS  downloaded model wheels (default ~/.cache/minnow/wheels)
+#   MINNOW_VENV    Python venv for the test tools (default ~/.cache/minnow/venv)
+#   MINNOW_JOBS    parallel build jobs (default: number of CPUs)
+#   MINNOW_SKIP_APT=1  do not check or install Debian packages
+
+MINNOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MINNOW_JOBS="${MINNOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+MINNOW_VENV="${MINNOW_VENV:-$HOME/.cache/minnow/venv}"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the packages of scripts/apt-packages.txt that are not installed yet.
+ensure_apt() {
+  [[ "${MINNOW_SKIP_APT:-}" == 1 ]] && return 0
+  local wanted missing=()
+  wanted=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$MINNOW_ROOT/scripts/apt-packages.txt")
+  for pkg in $wanted; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+      missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    echo "apt packages: all present"
+    return 0
+  fi
+  step "installing apt packages: ${missing[*]}"
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+}
+
+# Fetches and checks the models of scripts/models.tsv (see scripts/fetch_models.py).
+ensure_models() {
+  python3 "$MINNOW_ROOT/scripts/fetch_models.py"
+}
+
+# configure_and_build DIR TARGET... -- CMAKE_ARGS...
+# Configures only when DIR has no cache yet (later runs re-configure by themselves when a
+# CMakeLists.txt changes) or when the wanted options differ from the cached ones.
+configure_and_build() {
+  local dir="$1"; shift
+  local targets=() args=()
+  while (($#)) && [[ "$1" != -- ]]; do targets+=("$1"); shift; done
+  (($#)) && shift
+  args=("$@")
+  local stamp="$dir/.minnow-configure-args" want="${args[*]}"
+  if [[ ! -f "$dir/CMakeCache.txt" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    mkdir -p "$dir"
+    cmake -S "$MINNOW_ROOT" -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1 ||
+      { cat "$dir/configure.log"; return 1; }
+    echo "$want" >"$stamp"
+  fi
+  local t=()
+  for x in "${targets[@]}"; do t+=(--target "$x"); done
+  cmake --build "$dir" -j "$MINNOW_JOBS" "${t[@]}"
+}
+
+# The Release binary, build/minnow.
+build_release() {
+  configure_and_build "$MINNOW_ROOT/build" minnow -- -DCMAKE_BUILD_TYPE=Release
+}
+
+# The ASan + UBSan build of everything (unit tests included), build-asan/. -O1 keeps the
+# sanitized tests fast enough while assertions stay on.
+build_asan() {
+  configure_and_build "$MINNOW_ROOT/build-asan" all -- -DCMAKE_BUILD_TYPE=Debug \
+    "-DCMAKE_CXX_FLAGS_DEBUG=-g -O1" "-DCMAKE_C_FLAGS_DEBUG=-g -O1" -DMINNOW_SANITIZE=ON
+}
+
+# A venv with scripts/requirements-test.txt, rebuilt only when that file changes.
+ensure_venv() {
+  local req="$MINNOW_ROOT/scripts/requirements-test.txt"
+  local want stamp="$MINNOW_VENV/.minnow-requirements"
+  want="$(sha256sum "$req" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+  if [[ -x "$MINNOW_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "python test venv: current ($MINNOW_VENV)"
+    return 0
+  fi
+  step "creating the Python test venv in $MINNOW_VENV"
+  rm -rf "$MINNOW_VENV"
+  python3 -m venv "$MINNOW_VENV"
+  "$MINNOW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" >"$stamp"
+}
