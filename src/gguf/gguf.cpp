@@ -7,19 +7,27 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
 #include <numeric>
 #include <sstream>
+#include <type_traits>
 
 namespace minnow::gguf {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as little-endian u32
+constexpr uint64_t kNoLimit = std::numeric_limits<uint64_t>::max();
 // Smallest possible encodings, used to bound counts by the bytes left before allocating.
-constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;           // key len, 1-byte key, type, u8
+constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;                  // key len, 1-byte key, type, u8
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // 1-byte name, 1 dim
+constexpr uint64_t kMinStringBytes = 8;                          // length, no bytes
+constexpr uint64_t kMinArrayBytes = 4 + 8;                       // elem type, count
+// Reserve at most this many entries up front; beyond it vectors grow as entries are actually
+// read, so a corrupt count costs nothing before the bytes behind it are seen.
+constexpr uint64_t kMaxReserve = 1 << 16;
 
 std::string printable(std::string_view s, size_t max = 64) {
   std::string out;
@@ -37,7 +45,18 @@ std::string printable(std::string_view s, size_t max = 64) {
   return out;
 }
 
-// Reads little-endian fields from [0, size), recording the first failure with context.
+// A field name is text or a callable producing it. The callable form defers formatting to the
+// (rare) failure, so reading a 262k-entry vocabulary builds no strings.
+template <typename Name>
+std::string field_text(const Name& name) {
+  if constexpr (std::is_invocable_v<const Name&>) {
+    return name();
+  } else {
+    return std::string(name);
+  }
+}
+
+// Reads little-endian fields from [0, size); failures read "<file>: <field> at offset <N>: ...".
 class Cursor {
  public:
   Cursor(const std::string& file, const uint8_t* data, uint64_t size)
@@ -45,15 +64,17 @@ class Cursor {
 
   uint64_t pos() const { return pos_; }
   uint64_t remaining() const { return size_ - pos_; }
+  const uint8_t* here() const { return data_ + pos_; }
 
-  Status fail(uint64_t offset, std::string_view field, std::string_view problem) const {
+  template <typename Name>
+  Status fail(uint64_t offset, const Name& field, std::string_view problem) const {
     std::ostringstream os;
-    os << file_ << ": " << field << " at offset " << offset << ": " << problem;
+    os << file_ << ": " << field_text(field) << " at offset " << offset << ": " << problem;
     return Status::error(os.str());
   }
 
-  template <typename T>
-  Status read(std::string_view field, T* out) {
+  template <typename T, typename Name>
+  Status read(const Name& field, T* out) {
     if (remaining() < sizeof(T)) {
       return fail(pos_, field,
                   "file is truncated (need " + std::to_string(sizeof(T)) + " bytes, " +
@@ -64,7 +85,8 @@ class Cursor {
     return Status();
   }
 
-  Status read_string(std::string_view field, std::string_view* out, uint64_t max_len) {
+  template <typename Name>
+  Status read_string(const Name& field, std::string_view* out, uint64_t max_len) {
     uint64_t at = pos_;
     uint64_t len = 0;
     MINNOW_RETURN_IF_ERROR(read(field, &len));
@@ -83,17 +105,8 @@ class Cursor {
     return Status();
   }
 
-  Status skip(std::string_view field, uint64_t n) {
-    if (n > remaining()) {
-      return fail(pos_, field,
-                  "needs " + std::to_string(n) + " bytes but only " +
-                      std::to_string(remaining()) + " are left");
-    }
-    pos_ += n;
-    return Status();
-  }
-
-  const uint8_t* here() const { return data_ + pos_; }
+  // Advances over n bytes the caller has already checked are there.
+  void skip_checked(uint64_t n) { pos_ += std::min(n, remaining()); }
 
  private:
   const std::string& file_;
@@ -102,95 +115,157 @@ class Cursor {
   uint64_t pos_ = 0;
 };
 
-Status read_value(Cursor& c, const std::string& key, ValueType type, int depth, Value* out);
+std::string element_name(const std::string& name, uint64_t i) {
+  return "element " + std::to_string(i) + " of " + name;
+}
 
-Status read_array(Cursor& c, const std::string& key, int depth, Value* out) {
-  std::string field = "array type of '" + key + "'";
-  uint64_t at = c.pos();
-  uint32_t raw_elem = 0;
-  MINNOW_RETURN_IF_ERROR(c.read(field, &raw_elem));
-  if (!is_valid_value_type(raw_elem)) {
-    return c.fail(at, field, "unknown value type " + std::to_string(raw_elem));
+// Reads metadata values. Holds the file's budget of nested-array items: each of those costs a
+// Value (~150 bytes) for 12 bytes of file, far more than any other entry, so it gets a cap.
+class ValueReader {
+ public:
+  explicit ValueReader(Cursor& c) : c_(c) {}
+
+  // `name` is the quoted printable key as it appears in messages: 'tokenizer.ggml.tokens'.
+  Status read_value(const std::string& name, ValueType type, Value* out) {
+    out->type = type;
+    out->file_offset = c_.pos();
+    auto field = [&] { return "value of " + name; };
+    switch (type) {
+      case ValueType::U8: return read_scalar<uint8_t>(field, &out->u64);
+      case ValueType::I8: return read_scalar<int8_t>(field, &out->i64);
+      case ValueType::U16: return read_scalar<uint16_t>(field, &out->u64);
+      case ValueType::I16: return read_scalar<int16_t>(field, &out->i64);
+      case ValueType::U32: return read_scalar<uint32_t>(field, &out->u64);
+      case ValueType::I32: return read_scalar<int32_t>(field, &out->i64);
+      case ValueType::U64: return read_scalar<uint64_t>(field, &out->u64);
+      case ValueType::I64: return read_scalar<int64_t>(field, &out->i64);
+      case ValueType::F32: return read_scalar<float>(field, &out->f64);
+      case ValueType::F64: return read_scalar<double>(field, &out->f64);
+      case ValueType::BOOL: {
+        uint8_t v = 0;
+        MINNOW_RETURN_IF_ERROR(c_.read(field, &v));
+        if (v > 1) {
+          return c_.fail(out->file_offset, field,
+                         "bool has value " + std::to_string(v) + " (not 0 or 1)");
+        }
+        out->u64 = v;
+        return Status();
+      }
+      case ValueType::STRING:
+        return c_.read_string(field, &out->str, kNoLimit);
+      case ValueType::ARRAY:
+        return read_array(name, 0, out);
+    }
+    return c_.fail(out->file_offset, field, "unknown value type");  // type was checked
   }
-  out->elem_type = static_cast<ValueType>(raw_elem);
-  if (out->elem_type == ValueType::ARRAY && depth + 1 >= kMaxArrayNesting) {
-    return c.fail(at, field,
-                  "arrays nested deeper than " + std::to_string(kMaxArrayNesting) +
-                      " levels are not supported");
+
+ private:
+  template <typename T, typename Name, typename Out>
+  Status read_scalar(const Name& field, Out* out) {
+    T v{};
+    MINNOW_RETURN_IF_ERROR(c_.read(field, &v));
+    *out = static_cast<Out>(v);
+    return Status();
   }
-  std::string count_field = "array length of '" + key + "'";
-  at = c.pos();
-  MINNOW_RETURN_IF_ERROR(c.read(count_field, &out->count));
-  uint32_t elem_size = value_type_size(out->elem_type);
-  // Each element needs at least this many bytes; bound the count by what is left.
-  uint64_t min_elem = elem_size ? elem_size : (out->elem_type == ValueType::STRING ? 8 : 12);
-  if (out->count > c.remaining() / min_elem) {
-    return c.fail(at, count_field,
-                  "length " + std::to_string(out->count) + " x " + std::to_string(min_elem) +
-                      " bytes runs past the end of the file (" + std::to_string(c.remaining()) +
-                      " bytes left)");
-  }
-  if (elem_size) {
-    out->elems = c.here();
-    return c.skip(count_field, out->count * elem_size);
-  }
-  if (out->elem_type == ValueType::STRING) {
-    out->strings.reserve(out->count);
+
+  // Reads elem_type, count and the elements of an array whose header starts at the cursor.
+  Status read_array(const std::string& name, int depth, Value* out) {
+    auto type_field = [&] { return "array type of " + name; };
+    uint64_t at = c_.pos();
+    uint32_t raw_elem = 0;
+    MINNOW_RETURN_IF_ERROR(c_.read(type_field, &raw_elem));
+    if (!is_valid_value_type(raw_elem)) {
+      return c_.fail(at, type_field, "unknown value type " + std::to_string(raw_elem));
+    }
+    out->elem_type = static_cast<ValueType>(raw_elem);
+    if (out->elem_type == ValueType::ARRAY && depth + 1 >= kMaxArrayNesting) {
+      return c_.fail(at, type_field,
+                     "arrays nested deeper than " + std::to_string(kMaxArrayNesting) +
+                         " levels are not supported");
+    }
+    auto count_field = [&] { return "array length of " + name; };
+    at = c_.pos();
+    MINNOW_RETURN_IF_ERROR(c_.read(count_field, &out->count));
+    uint32_t elem_size = value_type_size(out->elem_type);
+    uint64_t min_elem = elem_size ? elem_size
+                        : out->elem_type == ValueType::STRING ? kMinStringBytes
+                                                              : kMinArrayBytes;
+    if (out->count > c_.remaining() / min_elem) {
+      return c_.fail(at, count_field,
+                     "length " + std::to_string(out->count) + " x " + std::to_string(min_elem) +
+                         " bytes runs past the end of the file (" +
+                         std::to_string(c_.remaining()) + " bytes left)");
+    }
+
+    if (elem_size) {
+      uint64_t elems_at = c_.pos();
+      out->elems = c_.here();
+      if (out->elem_type == ValueType::BOOL) {
+        for (uint64_t i = 0; i < out->count; ++i) {
+          if (out->elems[i] > 1) {
+            return c_.fail(elems_at + i, [&] { return element_name(name, i); },
+                           "bool has value " + std::to_string(out->elems[i]) + " (not 0 or 1)");
+          }
+        }
+      }
+      c_.skip_checked(out->count * elem_size);  // no overflow: count <= remaining / elem_size
+      return Status();
+    }
+
+    if (out->elem_type == ValueType::STRING) {
+      out->strings.reserve(std::min(out->count, kMaxReserve));
+      for (uint64_t i = 0; i < out->count; ++i) {
+        std::string_view s;
+        MINNOW_RETURN_IF_ERROR(
+            c_.read_string([&] { return element_name(name, i); }, &s, kNoLimit));
+        out->strings.push_back(s);
+      }
+      return Status();
+    }
+
+    if (out->count > kMaxNestedArrayItems - nested_items_) {
+      return c_.fail(at, count_field,
+                     "length " + std::to_string(out->count) +
+                         " takes the nested-array items past the limit of " +
+                         std::to_string(kMaxNestedArrayItems) + " per file");
+    }
+    nested_items_ += out->count;
+    out->items.reserve(std::min(out->count, kMaxReserve));
     for (uint64_t i = 0; i < out->count; ++i) {
-      std::string_view s;
-      MINNOW_RETURN_IF_ERROR(
-          c.read_string("element " + std::to_string(i) + " of '" + key + "'", &s, UINT64_MAX));
-      out->strings.push_back(s);
+      Value item;
+      item.type = ValueType::ARRAY;
+      item.file_offset = c_.pos();
+      MINNOW_RETURN_IF_ERROR(read_array(name + "[" + std::to_string(i) + "]", depth + 1, &item));
+      out->items.push_back(std::move(item));
     }
     return Status();
   }
-  out->items.reserve(out->count);
-  for (uint64_t i = 0; i < out->count; ++i) {
-    Value item;
-    item.type = ValueType::ARRAY;
-    item.file_offset = c.pos();
-    MINNOW_RETURN_IF_ERROR(read_array(c, key + "[" + std::to_string(i) + "]", depth + 1, &item));
-    out->items.push_back(std::move(item));
-  }
-  return Status();
-}
 
-Status read_value(Cursor& c, const std::string& key, ValueType type, int depth, Value* out) {
-  out->type = type;
-  out->file_offset = c.pos();
-  std::string field = "value of '" + key + "'";
-  switch (type) {
-    case ValueType::U8: { uint8_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->u64 = v; break; }
-    case ValueType::I8: { int8_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->i64 = v; break; }
-    case ValueType::U16: { uint16_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->u64 = v; break; }
-    case ValueType::I16: { int16_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->i64 = v; break; }
-    case ValueType::U32: { uint32_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->u64 = v; break; }
-    case ValueType::I32: { int32_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->i64 = v; break; }
-    case ValueType::U64: { uint64_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->u64 = v; break; }
-    case ValueType::I64: { int64_t v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->i64 = v; break; }
-    case ValueType::F32: { float v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->f64 = v; break; }
-    case ValueType::F64: { double v; MINNOW_RETURN_IF_ERROR(c.read(field, &v)); out->f64 = v; break; }
-    case ValueType::BOOL: {
-      uint8_t v;
-      uint64_t at = c.pos();
-      MINNOW_RETURN_IF_ERROR(c.read(field, &v));
-      if (v > 1) return c.fail(at, field, "bool has value " + std::to_string(v) + " (not 0 or 1)");
-      out->u64 = v;
-      break;
-    }
-    case ValueType::STRING:
-      return c.read_string(field, &out->str, UINT64_MAX);
-    case ValueType::ARRAY:
-      return read_array(c, key, depth, out);
-  }
-  return Status();
-}
+  Cursor& c_;
+  uint64_t nested_items_ = 0;
+};
 
 template <typename T>
 T load(const uint8_t* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+// Float to integer conversion is undefined outside the target range and for NaN: clamp.
+int64_t saturate_to_i64(double v) {
+  if (std::isnan(v)) return 0;
+  if (v <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
+  if (v >= 9223372036854775808.0) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(v);
+}
+
+bool is_valid_alignment(uint64_t a) { return a != 0 && (a & (a - 1)) == 0 && a <= kMaxAlignment; }
+
+// File offset of a tensor info record's data-offset field, which follows the name, n_dims, the
+// dimensions and the type.
+uint64_t offset_field_at(const TensorInfo& t) {
+  return t.info_offset + 8 + t.name.size() + 4 + 8ull * t.n_dims + 4;
 }
 
 }  // namespace
@@ -248,10 +323,37 @@ int64_t Value::elem_i64(uint64_t i) const {
     case ValueType::I32: return load<int32_t>(p);
     case ValueType::U64: return static_cast<int64_t>(load<uint64_t>(p));
     case ValueType::I64: return load<int64_t>(p);
-    case ValueType::F32: return static_cast<int64_t>(load<float>(p));
-    case ValueType::F64: return static_cast<int64_t>(load<double>(p));
+    case ValueType::F32: return saturate_to_i64(load<float>(p));
+    case ValueType::F64: return saturate_to_i64(load<double>(p));
     default: return 0;
   }
+}
+
+Value numeric_array(ValueType elem, uint64_t count, const void* elems) {
+  Value v;
+  v.type = ValueType::ARRAY;
+  v.elem_type = elem;
+  v.count = count;
+  v.elems = static_cast<const uint8_t*>(elems);
+  return v;
+}
+
+Value string_array(std::vector<std::string_view> strings) {
+  Value v;
+  v.type = ValueType::ARRAY;
+  v.elem_type = ValueType::STRING;
+  v.count = strings.size();
+  v.strings = std::move(strings);
+  return v;
+}
+
+Value array_of_arrays(std::vector<Value> items) {
+  Value v;
+  v.type = ValueType::ARRAY;
+  v.elem_type = ValueType::ARRAY;
+  v.count = items.size();
+  v.items = std::move(items);
+  return v;
 }
 
 std::string TensorInfo::shape_string() const {
@@ -305,7 +407,7 @@ Result<std::unique_ptr<File>> File::parse(std::string name, const uint8_t* data,
   std::unique_ptr<File> f(new File());
   f->path_ = std::move(name);
   f->data_ = data;
-  f->size_ = size;
+  f->size_ = data ? size : 0;
   MINNOW_RETURN_IF_ERROR(f->parse_all());
   return f;
 }
@@ -313,8 +415,11 @@ Result<std::unique_ptr<File>> File::parse(std::string name, const uint8_t* data,
 Status File::parse_all() {
   Cursor c(path_, data_, size_);
 
+  // --- header
+  if (size_ < 4) {
+    return c.fail(0, "magic", "file is truncated (" + std::to_string(size_) + " bytes)");
+  }
   uint32_t magic = 0;
-  if (size_ < 4) return c.fail(0, "magic", "file is truncated (" + std::to_string(size_) + " bytes)");
   MINNOW_RETURN_IF_ERROR(c.read("magic", &magic));
   if (magic != kMagic) {
     return c.fail(0, "magic",
@@ -329,7 +434,7 @@ Status File::parse_all() {
       why = "version 0 is invalid";
     } else if (version_ == 1) {
       why = "version 1 (32-bit counts) is obsolete and not supported; convert the file to v3";
-    } else if ((version_ & 0xFFFF) == 0 && (version_ >> 16) != 0) {
+    } else if ((version_ & 0xFFFF) == 0) {
       why = "version " + std::to_string(version_) +
             " looks byte-swapped: big-endian GGUF files are not supported";
     } else {
@@ -346,43 +451,57 @@ Status File::parse_all() {
                   std::to_string(n_tensors) + " tensors cannot fit in the " +
                       std::to_string(c.remaining()) + " bytes left in the file");
   }
+  if (n_tensors > kMaxTensors) {
+    return c.fail(8, "tensor count",
+                  std::to_string(n_tensors) + " tensors exceed the limit of " +
+                      std::to_string(kMaxTensors));
+  }
   if (n_kv > c.remaining() / kMinKvBytes) {
     return c.fail(16, "metadata count",
                   std::to_string(n_kv) + " key/value pairs cannot fit in the " +
                       std::to_string(c.remaining()) + " bytes left in the file");
   }
+  if (n_kv > kMaxMetadataEntries) {
+    return c.fail(16, "metadata count",
+                  std::to_string(n_kv) + " key/value pairs exceed the limit of " +
+                      std::to_string(kMaxMetadataEntries));
+  }
 
   // --- metadata
-  kvs_.reserve(n_kv);
-  kv_index_.reserve(n_kv);
+  ValueReader values(c);
+  kvs_.reserve(std::min(n_kv, kMaxReserve));
+  kv_index_.reserve(std::min(n_kv, kMaxReserve));
   for (uint64_t i = 0; i < n_kv; ++i) {
     KeyValue kv;
     uint64_t key_at = c.pos();
-    std::string key_field = "key of metadata entry " + std::to_string(i);
+    auto key_field = [&] { return "key of metadata entry " + std::to_string(i); };
     MINNOW_RETURN_IF_ERROR(c.read_string(key_field, &kv.key, kMaxKeyBytes));
     if (kv.key.empty()) return c.fail(key_at, key_field, "key is empty");
-    std::string key(kv.key);
-    std::string type_field = "value type of '" + printable(key) + "'";
+    if (auto it = kv_index_.find(kv.key); it != kv_index_.end()) {
+      uint64_t first_at = kvs_[it->second].value.file_offset - 4 - kv.key.size() - 8;
+      return c.fail(key_at, key_field,
+                    "duplicate key '" + printable(kv.key) + "' (first at offset " +
+                        std::to_string(first_at) + ")");
+    }
+    std::string name = "'" + printable(kv.key) + "'";
     uint64_t type_at = c.pos();
     uint32_t raw_type = 0;
+    auto type_field = [&] { return "value type of " + name; };
     MINNOW_RETURN_IF_ERROR(c.read(type_field, &raw_type));
     if (!is_valid_value_type(raw_type)) {
       return c.fail(type_at, type_field, "unknown value type " + std::to_string(raw_type));
     }
-    MINNOW_RETURN_IF_ERROR(
-        read_value(c, printable(key), static_cast<ValueType>(raw_type), 0, &kv.value));
-    if (kv_index_.count(kv.key)) {
-      return c.fail(key_at, key_field, "duplicate key '" + printable(key) + "'");
-    }
+    MINNOW_RETURN_IF_ERROR(values.read_value(name, static_cast<ValueType>(raw_type), &kv.value));
     kv_index_.emplace(kv.key, kvs_.size());
     kvs_.push_back(std::move(kv));
   }
 
-  if (const Value* a = find("general.alignment")) {
-    std::string field = "value of 'general.alignment'";
+  if (const Value* a = find(kAlignmentKey)) {
+    std::string field = "value of '" + std::string(kAlignmentKey) + "'";
     if (a->type != ValueType::U32) {
       return c.fail(a->file_offset, field,
-                    "has type " + std::string(value_type_name(a->type)) + ", expected u32");
+                    "alignment has type " + std::string(value_type_name(a->type)) +
+                        ", expected u32");
     }
     if (a->u64 == 0) return c.fail(a->file_offset, field, "alignment is 0");
     if ((a->u64 & (a->u64 - 1)) != 0) {
@@ -403,18 +522,20 @@ Status File::parse_all() {
                   std::to_string(n_tensors) + " tensors cannot fit in the " +
                       std::to_string(c.remaining()) + " bytes left after the metadata");
   }
-  tensors_.reserve(n_tensors);
-  tensor_index_.reserve(n_tensors);
+  tensors_.reserve(std::min(n_tensors, kMaxReserve));
+  tensor_index_.reserve(std::min(n_tensors, kMaxReserve));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo t;
     t.info_offset = c.pos();
-    std::string name_field = "name of tensor " + std::to_string(i);
+    auto name_field = [&] { return "name of tensor " + std::to_string(i); };
     MINNOW_RETURN_IF_ERROR(c.read_string(name_field, &t.name, kMaxKeyBytes));
-    std::string tn = "tensor '" + printable(t.name) + "'";
     if (t.name.empty()) return c.fail(t.info_offset, name_field, "name is empty");
-    if (tensor_index_.count(t.name)) {
-      return c.fail(t.info_offset, name_field, "duplicate tensor name '" + printable(t.name) + "'");
+    if (auto it = tensor_index_.find(t.name); it != tensor_index_.end()) {
+      return c.fail(t.info_offset, name_field,
+                    "duplicate tensor name '" + printable(t.name) + "' (first at offset " +
+                        std::to_string(tensors_[it->second].info_offset) + ")");
     }
+    std::string tn = "tensor '" + printable(t.name) + "'";
     uint64_t dims_at = c.pos();
     MINNOW_RETURN_IF_ERROR(c.read("n_dims of " + tn, &t.n_dims));
     if (t.n_dims == 0 || t.n_dims > kMaxDims) {
@@ -431,8 +552,9 @@ Status File::parse_all() {
       if (t.ne[d] > static_cast<uint64_t>(INT64_MAX) ||
           __builtin_mul_overflow(t.n_elements, t.ne[d], &t.n_elements) ||
           t.n_elements > static_cast<uint64_t>(INT64_MAX)) {
-        return c.fail(at, field,
-                      "element count overflows (dimensions " + t.shape_string() + "...)");
+        std::string dims;
+        for (uint32_t k = 0; k <= d; ++k) dims += (k ? " x " : "") + std::to_string(t.ne[k]);
+        return c.fail(at, field, "element count " + dims + " overflows 63 bits");
       }
     }
     uint64_t type_at = c.pos();
@@ -444,12 +566,14 @@ Status File::parse_all() {
     }
     t.type = tt->type;
     if (t.ne[0] % tt->block_elems != 0) {
-      return c.fail(dims_at, "dimension 0 of " + tn,
+      return c.fail(dims_at + 4, "dimension 0 of " + tn,
                     "row of " + std::to_string(t.ne[0]) + " elements is not a multiple of the " +
                         std::string(tt->name) + " block size " + std::to_string(tt->block_elems));
     }
     if (t.n_elements / tt->block_elems > static_cast<uint64_t>(INT64_MAX) / tt->block_bytes) {
-      return c.fail(dims_at, "dimensions of " + tn, "byte size overflows");
+      return c.fail(dims_at + 4, "dimensions of " + tn,
+                    "byte size of " + std::to_string(t.n_elements) + " " +
+                        std::string(tt->name) + " elements overflows 63 bits");
     }
     t.n_bytes = t.n_elements / tt->block_elems * tt->block_bytes;
     uint64_t off_at = c.pos();
@@ -473,10 +597,9 @@ Status File::parse_all() {
   }
   uint64_t data_bytes = data_offset_ <= size_ ? size_ - data_offset_ : 0;
   for (auto& t : tensors_) {
-    std::string tn = "tensor '" + printable(t.name) + "'";
     uint64_t end = 0;
     if (__builtin_add_overflow(t.offset, t.n_bytes, &end) || end > data_bytes) {
-      return c.fail(t.info_offset, "data of " + tn,
+      return c.fail(offset_field_at(t), "data offset of tensor '" + printable(t.name) + "'",
                     "data [" + std::to_string(t.offset) + ", +" + std::to_string(t.n_bytes) +
                         ") lies outside the " + std::to_string(data_bytes) +
                         "-byte data section (file is truncated or the offset is wrong)");
@@ -486,16 +609,17 @@ Status File::parse_all() {
   std::vector<const TensorInfo*> by_offset;
   by_offset.reserve(tensors_.size());
   for (const auto& t : tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  std::sort(by_offset.begin(), by_offset.end(), [](const TensorInfo* a, const TensorInfo* b) {
+    return a->offset < b->offset || (a->offset == b->offset && a->info_offset < b->info_offset);
+  });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const TensorInfo* a = by_offset[i - 1];
     const TensorInfo* b = by_offset[i];
     if (b->offset < a->offset + a->n_bytes) {
-      return c.fail(b->info_offset, "data of tensor '" + printable(b->name) + "'",
-                    "data at " + std::to_string(b->offset) + " overlaps tensor '" +
-                        printable(a->name) + "' [" + std::to_string(a->offset) + ", " +
-                        std::to_string(a->offset + a->n_bytes) + ")");
+      return c.fail(offset_field_at(*b), "data offset of tensor '" + printable(b->name) + "'",
+                    "data [" + std::to_string(b->offset) + ", +" + std::to_string(b->n_bytes) +
+                        ") overlaps tensor '" + printable(a->name) + "' [" +
+                        std::to_string(a->offset) + ", +" + std::to_string(a->n_bytes) + ")");
     }
   }
   return Status();
@@ -517,12 +641,17 @@ uint64_t File::total_tensor_bytes() const {
   return n;
 }
 
+Status File::key_error(std::string_view key, const Value& v, std::string_view problem) const {
+  return Status::error(path_ + ": value of '" + printable(key) + "' at offset " +
+                       std::to_string(v.file_offset) + ": " + std::string(problem));
+}
+
 Result<const Value*> File::typed(std::string_view key, ValueType type) const {
   const Value* v = find(key);
-  if (!v) return Status::error(path_ + ": metadata key '" + std::string(key) + "' is missing");
+  if (!v) return Status::error(path_ + ": metadata key '" + printable(key) + "' is missing");
   if (v->type != type) {
-    return Status::error(path_ + ": metadata key '" + std::string(key) + "' has type " +
-                         std::string(value_type_name(v->type)) + ", expected " +
+    return key_error(key, *v,
+                     "has type " + std::string(value_type_name(v->type)) + ", expected " +
                          std::string(value_type_name(type)));
   }
   return v;
@@ -546,10 +675,22 @@ Result<int32_t> File::get_i32(std::string_view key) const {
   return static_cast<int32_t>((*v)->i64);
 }
 
+Result<int64_t> File::get_i64(std::string_view key) const {
+  auto v = typed(key, ValueType::I64);
+  if (!v) return v.status();
+  return (*v)->i64;
+}
+
 Result<float> File::get_f32(std::string_view key) const {
   auto v = typed(key, ValueType::F32);
   if (!v) return v.status();
   return static_cast<float>((*v)->f64);
+}
+
+Result<double> File::get_f64(std::string_view key) const {
+  auto v = typed(key, ValueType::F64);
+  if (!v) return v.status();
+  return (*v)->f64;
 }
 
 Result<bool> File::get_bool(std::string_view key) const {
@@ -566,17 +707,18 @@ Result<std::string_view> File::get_string(std::string_view key) const {
 
 Result<uint64_t> File::get_uint(std::string_view key) const {
   const Value* v = find(key);
-  if (!v) return Status::error(path_ + ": metadata key '" + std::string(key) + "' is missing");
+  if (!v) return Status::error(path_ + ": metadata key '" + printable(key) + "' is missing");
   switch (v->type) {
     case ValueType::U8: case ValueType::U16: case ValueType::U32: case ValueType::U64:
       return v->u64;
     case ValueType::I8: case ValueType::I16: case ValueType::I32: case ValueType::I64:
       if (v->i64 >= 0) return static_cast<uint64_t>(v->i64);
-      return Status::error(path_ + ": metadata key '" + std::string(key) + "' is negative (" +
-                           std::to_string(v->i64) + "), expected an unsigned integer");
+      return key_error(key, *v,
+                       "is negative (" + std::to_string(v->i64) + "), expected an unsigned integer");
     default:
-      return Status::error(path_ + ": metadata key '" + std::string(key) + "' has type " +
-                           std::string(value_type_name(v->type)) + ", expected an integer");
+      return key_error(key, *v,
+                       "has type " + std::string(value_type_name(v->type)) +
+                           ", expected an integer");
   }
 }
 
@@ -584,9 +726,9 @@ Result<const Value*> File::get_array(std::string_view key, ValueType elem) const
   auto v = typed(key, ValueType::ARRAY);
   if (!v) return v.status();
   if ((*v)->elem_type != elem) {
-    return Status::error(path_ + ": metadata key '" + std::string(key) + "' is an array of " +
-                         std::string(value_type_name((*v)->elem_type)) + ", expected an array of " +
-                         std::string(value_type_name(elem)));
+    return key_error(key, **v,
+                     "is an array of " + std::string(value_type_name((*v)->elem_type)) +
+                         ", expected an array of " + std::string(value_type_name(elem)));
   }
   return *v;
 }
@@ -595,7 +737,7 @@ Result<const Value*> File::get_array(std::string_view key, ValueType elem) const
 // Writer
 
 Writer::Writer(uint32_t alignment) : alignment_(alignment) {
-  if (alignment_ != kDefaultAlignment) add_u32("general.alignment", alignment_);
+  if (alignment_ != kDefaultAlignment) add_u32(kAlignmentKey, alignment_);
 }
 
 template <typename T>
@@ -611,6 +753,9 @@ void Writer::put_string(std::string_view s) {
 
 void Writer::begin_kv(std::string_view key, ValueType type) {
   ++n_kv_;
+  if (!keys_.insert(std::string(key)).second && problem_.empty()) {
+    problem_ = "duplicate metadata key '" + printable(key) + "'";
+  }
   put_string(key);
   put<uint32_t>(static_cast<uint32_t>(type));
 }
@@ -619,7 +764,14 @@ void Writer::add_u8(std::string_view k, uint8_t v) { begin_kv(k, ValueType::U8);
 void Writer::add_i8(std::string_view k, int8_t v) { begin_kv(k, ValueType::I8); put(v); }
 void Writer::add_u16(std::string_view k, uint16_t v) { begin_kv(k, ValueType::U16); put(v); }
 void Writer::add_i16(std::string_view k, int16_t v) { begin_kv(k, ValueType::I16); put(v); }
-void Writer::add_u32(std::string_view k, uint32_t v) { begin_kv(k, ValueType::U32); put(v); }
+void Writer::add_u32(std::string_view k, uint32_t v) {
+  if (k == kAlignmentKey && v != alignment_ && problem_.empty()) {
+    problem_ = "general.alignment " + std::to_string(v) + " differs from the writer's alignment " +
+               std::to_string(alignment_) + " (pass it to the constructor instead)";
+  }
+  begin_kv(k, ValueType::U32);
+  put(v);
+}
 void Writer::add_i32(std::string_view k, int32_t v) { begin_kv(k, ValueType::I32); put(v); }
 void Writer::add_u64(std::string_view k, uint64_t v) { begin_kv(k, ValueType::U64); put(v); }
 void Writer::add_i64(std::string_view k, int64_t v) { begin_kv(k, ValueType::I64); put(v); }
@@ -645,8 +797,12 @@ void Writer::add_array_raw(std::string_view k, ValueType elem, uint64_t count, c
   begin_kv(k, ValueType::ARRAY);
   put<uint32_t>(static_cast<uint32_t>(elem));
   put<uint64_t>(count);
+  if (value_type_size(elem) == 0 && count != 0 && problem_.empty()) {
+    problem_ = "add_array_raw('" + printable(k) + "') needs a fixed-size element type, got " +
+               std::string(value_type_name(elem));
+  }
   const auto* p = static_cast<const uint8_t*>(elems);
-  kv_bytes_.insert(kv_bytes_.end(), p, p + count * value_type_size(elem));
+  if (p) kv_bytes_.insert(kv_bytes_.end(), p, p + count * value_type_size(elem));
 }
 
 void Writer::add_f32_array(std::string_view k, const std::vector<float>& v) {
@@ -659,28 +815,82 @@ void Writer::add_u32_array(std::string_view k, const std::vector<uint32_t>& v) {
   add_array_raw(k, ValueType::U32, v.size(), v.data());
 }
 
+void Writer::put_array_body(const Value& v) {
+  put<uint32_t>(static_cast<uint32_t>(v.elem_type));
+  switch (v.elem_type) {
+    case ValueType::STRING:
+      put<uint64_t>(v.strings.size());
+      for (std::string_view s : v.strings) put_string(s);
+      break;
+    case ValueType::ARRAY:
+      put<uint64_t>(v.items.size());
+      for (const Value& item : v.items) put_array_body(item);
+      break;
+    default: {
+      put<uint64_t>(v.count);
+      uint64_t n = v.count * value_type_size(v.elem_type);
+      if (n) kv_bytes_.insert(kv_bytes_.end(), v.elems, v.elems + n);
+    }
+  }
+}
+
+void Writer::add_value(std::string_view k, const Value& v) {
+  if (k == kAlignmentKey && v.type == ValueType::U32) {
+    add_u32(k, static_cast<uint32_t>(v.u64));  // keeps the consistency check
+    return;
+  }
+  begin_kv(k, v.type);
+  switch (v.type) {
+    case ValueType::U8: put<uint8_t>(static_cast<uint8_t>(v.u64)); break;
+    case ValueType::I8: put<int8_t>(static_cast<int8_t>(v.i64)); break;
+    case ValueType::U16: put<uint16_t>(static_cast<uint16_t>(v.u64)); break;
+    case ValueType::I16: put<int16_t>(static_cast<int16_t>(v.i64)); break;
+    case ValueType::U32: put<uint32_t>(static_cast<uint32_t>(v.u64)); break;
+    case ValueType::I32: put<int32_t>(static_cast<int32_t>(v.i64)); break;
+    case ValueType::U64: put<uint64_t>(v.u64); break;
+    case ValueType::I64: put<int64_t>(v.i64); break;
+    case ValueType::F32: put<float>(static_cast<float>(v.f64)); break;
+    case ValueType::F64: put<double>(v.f64); break;
+    case ValueType::BOOL: put<uint8_t>(v.u64 ? 1 : 0); break;
+    case ValueType::STRING: put_string(v.str); break;
+    case ValueType::ARRAY: put_array_body(v); break;
+  }
+}
+
 Status Writer::add_tensor(std::string_view name, TensorType type, const std::vector<uint64_t>& ne,
                           const void* data, size_t n_bytes) {
+  std::string what = "gguf writer: tensor '" + printable(name) + "'";
+  if (name.empty() || name.size() > kMaxKeyBytes) {
+    return Status::error(what + " name must be 1.." + std::to_string(kMaxKeyBytes) + " bytes");
+  }
   if (ne.empty() || ne.size() > static_cast<size_t>(kMaxDims)) {
-    return Status::error("gguf writer: tensor '" + std::string(name) + "' has " +
-                         std::to_string(ne.size()) + " dimensions (1..4 allowed)");
+    return Status::error(what + " has " + std::to_string(ne.size()) +
+                         " dimensions (1..4 allowed)");
   }
-  const TensorTypeTraits& tt = traits(type);
-  uint64_t n = std::accumulate(ne.begin(), ne.end(), uint64_t{1}, std::multiplies<>());
-  if (n == 0 || ne[0] % tt.block_elems != 0) {
-    return Status::error("gguf writer: tensor '" + std::string(name) + "' row length " +
-                         std::to_string(ne[0]) + " is not a positive multiple of the " +
-                         std::string(tt.name) + " block size");
+  auto tt = tensor_type_traits(static_cast<uint32_t>(type));
+  if (!tt) {
+    return Status::error(what + " has unknown type " +
+                         std::to_string(static_cast<uint32_t>(type)));
   }
-  uint64_t expect = n / tt.block_elems * tt.block_bytes;
+  uint64_t n = 1;
+  for (uint64_t d : ne) {
+    if (d == 0 || __builtin_mul_overflow(n, d, &n) || n > static_cast<uint64_t>(INT64_MAX)) {
+      return Status::error(what + " has a zero dimension or too many elements");
+    }
+  }
+  if (ne[0] % tt->block_elems != 0) {
+    return Status::error(what + " row length " + std::to_string(ne[0]) +
+                         " is not a multiple of the " + std::string(tt->name) + " block size " +
+                         std::to_string(tt->block_elems));
+  }
+  uint64_t expect = n / tt->block_elems * tt->block_bytes;
   if (expect != n_bytes) {
-    return Status::error("gguf writer: tensor '" + std::string(name) + "' needs " +
-                         std::to_string(expect) + " bytes of data, got " + std::to_string(n_bytes));
+    return Status::error(what + " needs " + std::to_string(expect) + " bytes of data, got " +
+                         std::to_string(n_bytes));
   }
   for (const auto& t : tensors_) {
-    if (t.name == name) {
-      return Status::error("gguf writer: duplicate tensor name '" + std::string(name) + "'");
-    }
+    if (t.name == name) return Status::error("gguf writer: duplicate tensor name '" +
+                                             printable(name) + "'");
   }
   const auto* p = static_cast<const uint8_t*>(data);
   tensors_.push_back({std::string(name), type, ne, std::vector<uint8_t>(p, p + n_bytes)});
@@ -695,13 +905,15 @@ std::vector<uint8_t> Writer::to_bytes() const {
   };
   auto put_u32 = [&](uint32_t v) { put_raw(&v, 4); };
   auto put_u64 = [&](uint64_t v) { put_raw(&v, 8); };
-  auto pad = [&](uint64_t to) {
-    while (out.size() % to) out.push_back(0);
+  // An invalid alignment (tests build such files on purpose) pads to 1 rather than dividing by 0.
+  const uint64_t unit = alignment_ ? alignment_ : 1;
+  auto pad = [&] {
+    while (out.size() % unit) out.push_back(0);
   };
-  auto aligned = [&](uint64_t n) { return (n + alignment_ - 1) / alignment_ * alignment_; };
+  auto aligned = [&](uint64_t n) { return (n + unit - 1) / unit * unit; };
 
   put_u32(kMagic);
-  put_u32(3);
+  put_u32(version_);
   put_u64(tensors_.size());
   put_u64(n_kv_);
   out.insert(out.end(), kv_bytes_.begin(), kv_bytes_.end());
@@ -715,15 +927,28 @@ std::vector<uint8_t> Writer::to_bytes() const {
     put_u64(offset);
     offset = aligned(offset + t.data.size());
   }
-  pad(alignment_);
+  pad();
   for (const auto& t : tensors_) {
     put_raw(t.data.data(), t.data.size());
-    pad(alignment_);
+    pad();
   }
   return out;
 }
 
+Status Writer::validate() const {
+  if (!is_valid_alignment(alignment_)) {
+    return Status::error("gguf writer: alignment " + std::to_string(alignment_) +
+                         " is not a power of two in 1.." + std::to_string(kMaxAlignment));
+  }
+  if (version_ != 2 && version_ != 3) {
+    return Status::error("gguf writer: version " + std::to_string(version_) + " (2 or 3 only)");
+  }
+  if (!problem_.empty()) return Status::error("gguf writer: " + problem_);
+  return Status();
+}
+
 Status Writer::write(const std::string& path) const {
+  MINNOW_RETURN_IF_ERROR(validate());
   std::vector<uint8_t> bytes = to_bytes();
   std::string tmp = path + ".tmp";
   FILE* f = std::fopen(tmp.c_str(), "wb");

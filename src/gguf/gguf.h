@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "gguf/tensor_type.h"
@@ -25,11 +26,18 @@
 
 namespace minnow::gguf {
 
+constexpr std::string_view kAlignmentKey = "general.alignment";
 constexpr uint32_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxAlignment = 1u << 20;  // larger is treated as corruption
-constexpr uint64_t kMaxKeyBytes = 65535;      // the spec's bound on key length
+constexpr uint64_t kMaxKeyBytes = 65535;      // the spec's bound on key (and here name) length
 constexpr int kMaxDims = 4;
 constexpr int kMaxArrayNesting = 4;           // arrays of arrays, bounded to keep recursion shallow
+// Bounds on counts whose entries cost far more memory than file bytes (~150 bytes each for 14
+// to 33 bytes of file), so that no file, however large, makes the reader allocate gigabytes.
+// Real models have tens of keys, at most a few thousand tensors, and no nested arrays.
+constexpr uint64_t kMaxMetadataEntries = 1u << 20;
+constexpr uint64_t kMaxTensors = 1u << 20;
+constexpr uint64_t kMaxNestedArrayItems = 1u << 20;  // summed over the whole file
 
 enum class ValueType : uint32_t {
   U8 = 0,
@@ -65,15 +73,21 @@ struct Value {
 
   // ARRAY
   ValueType elem_type = ValueType::U8;
-  uint64_t count = 0;
+  uint64_t count = 0;  // elements; for STRING / ARRAY elements also strings.size() / items.size()
   const uint8_t* elems = nullptr;          // fixed-size elements, packed, possibly unaligned
   std::vector<std::string_view> strings;   // elem_type == STRING
   std::vector<Value> items;                // elem_type == ARRAY
 
-  // Element i of a fixed-size numeric array, converted to double / int64 (any numeric type).
+  // Element i (< count) of a fixed-size numeric array, converted to double / int64 (any
+  // numeric type; floats saturate to the int64 range, NaN gives 0).
   double elem_f64(uint64_t i) const;
   int64_t elem_i64(uint64_t i) const;
 };
+
+// Array values to hand to Writer::add_value; they point at the caller's elements and strings.
+Value numeric_array(ValueType elem, uint64_t count, const void* elems);  // fixed-size elem types
+Value string_array(std::vector<std::string_view> strings);
+Value array_of_arrays(std::vector<Value> items);  // each item itself an array Value
 
 struct KeyValue {
   std::string_view key;
@@ -117,11 +131,15 @@ class File {
   const Value* find(std::string_view key) const;
   bool has(std::string_view key) const { return find(key) != nullptr; }
 
-  // Typed accessors: an error names the file and key when it is missing or has another type.
+  // Typed accessors: an error names the file and key when it is missing ("<file>: metadata key
+  // '<key>' is missing") or has another type ("<file>: value of '<key>' at offset <N>: has type
+  // string, expected u32").
   Result<uint32_t> get_u32(std::string_view key) const;
   Result<uint64_t> get_u64(std::string_view key) const;
   Result<int32_t> get_i32(std::string_view key) const;
+  Result<int64_t> get_i64(std::string_view key) const;
   Result<float> get_f32(std::string_view key) const;
+  Result<double> get_f64(std::string_view key) const;
   Result<bool> get_bool(std::string_view key) const;
   Result<std::string_view> get_string(std::string_view key) const;
   // Any unsigned or non-negative signed integer type (writers differ between u32 and u64).
@@ -137,6 +155,7 @@ class File {
   File() = default;
   Status parse_all();
   Result<const Value*> typed(std::string_view key, ValueType type) const;
+  Status key_error(std::string_view key, const Value& v, std::string_view problem) const;
 
   std::string path_;
   const uint8_t* data_ = nullptr;
@@ -152,10 +171,17 @@ class File {
   std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
-// Builds a GGUF v3 file. Keys and tensors are written in the order they are added.
+// Builds a GGUF file (v3 unless set_version(2)). Keys and tensors are written in the order they
+// are added. write() refuses what the reader would reject (bad alignment, duplicate keys);
+// to_bytes() returns exactly what was asked for, which is how tests build malformed files.
 class Writer {
  public:
+  // An alignment other than the default is also written as general.alignment; do not add that
+  // key yourself.
   explicit Writer(uint32_t alignment = kDefaultAlignment);
+
+  // v2 and v3 share one layout (v3 only allowed big-endian files, which this writer never makes).
+  void set_version(uint32_t version) { version_ = version; }
 
   void add_u8(std::string_view key, uint8_t v);
   void add_i8(std::string_view key, int8_t v);
@@ -175,13 +201,19 @@ class Writer {
   void add_u32_array(std::string_view key, const std::vector<uint32_t>& v);
   // A fixed-size numeric array from raw little-endian element bytes.
   void add_array_raw(std::string_view key, ValueType elem, uint64_t count, const void* elems);
+  // Any value in the reader's representation: copies metadata from a File, and builds nested
+  // arrays (items, each with its own elem_type) and arrays of any element type. For arrays of
+  // STRING / ARRAY the elements are strings / items; otherwise `count` elements at `elems`.
+  void add_value(std::string_view key, const Value& v);
 
   // `ne[0]` is the row length; data holds row_bytes(type, ne[0]) * rows bytes (copied).
   Status add_tensor(std::string_view name, TensorType type, const std::vector<uint64_t>& ne,
                     const void* data, size_t n_bytes);
 
   std::vector<uint8_t> to_bytes() const;
-  // Writes to `path` through a temporary file renamed into place.
+  // Whether the file would be valid: alignment, version, unique keys, add_array_raw types.
+  Status validate() const;
+  // Validates, then writes to `path` through a temporary file renamed into place.
   Status write(const std::string& path) const;
 
  private:
@@ -189,6 +221,7 @@ class Writer {
   template <typename T>
   void put(T v);
   void put_string(std::string_view s);
+  void put_array_body(const Value& v);  // elem_type, count, elements
 
   struct PendingTensor {
     std::string name;
@@ -198,7 +231,10 @@ class Writer {
   };
 
   uint32_t alignment_;
+  uint32_t version_ = 3;
   uint64_t n_kv_ = 0;
+  std::unordered_set<std::string> keys_;
+  std::string problem_;  // the first reason validate() fails, if any
   std::vector<uint8_t> kv_bytes_;
   std::vector<PendingTensor> tensors_;
 };
