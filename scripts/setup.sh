@@ -65,9 +65,13 @@ configure_and_build() {
   cmake --build "$dir" -j "$MINNOW_JOBS" "${t[@]}"
 }
 
-# The Release binary, build/minnow.
+# What the Release build makes: build/minnow, plus any program that tests/python drives
+# (add it here).
+MINNOW_RELEASE_TARGETS=(minnow)
+
 build_release() {
-  configure_and_build "$MINNOW_ROOT/build" minnow -- -DCMAKE_BUILD_TYPE=Release
+  configure_and_build "$MINNOW_ROOT/build" "${MINNOW_RELEASE_TARGETS[@]}" -- \
+    -DCMAKE_BUILD_TYPE=Release
 }
 
 # The ASan + UBSan build of everything (unit tests included), build-asan/. -O1 keeps the
