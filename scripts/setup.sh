@@ -67,7 +67,7 @@ configure_and_build() {
 
 # What the Release build makes: build/minnow, plus any program that tests/python drives
 # (add it here).
-MINNOW_RELEASE_TARGETS=(minnow)
+MINNOW_RELEASE_TARGETS=(minnow gguf_write_sample)
 
 build_release() {
   configure_and_build "$MINNOW_ROOT/build" "${MINNOW_RELEASE_TARGETS[@]}" -- \

@@ -1,3 +1,7 @@
-# GGUF reader/writer: malformed-file messages, round trips, corpus replay, and the sample
-# program the Python interoperability test (tests/python/test_gguf_writer.py) drives.
+# GGUF reader/writer: malformed-file messages, round trips, fuzz-corpus replay, and the sample
+# program that tests/python/test_gguf_writer.py drives against gguf-py.
 minnow_test(gguf_reader_test SOURCES gguf_reader_test.cpp LIBS minnow_gguf)
+
+add_executable(gguf_write_sample gguf_write_sample.cpp)
+target_link_libraries(gguf_write_sample PRIVATE minnow_gguf nlohmann_json::nlohmann_json
+                                                minnow_warnings)

@@ -993,6 +993,111 @@ TEST(GgufTruncation, EveryPrefixFailsCleanlyOrIsComplete) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Real models: every metadata value survives a copy through Writer::add_value
+
+std::string model_file(const char* name) {
+  const char* cache = std::getenv("MINNOW_CACHE");
+  const char* home = std::getenv("HOME");
+  std::string dir = cache && *cache ? cache : std::string(home ? home : "") + "/.cache/minnow/models";
+  return dir + "/" + name;
+}
+
+::testing::AssertionResult same_value(const Value& a, const Value& b) {
+  auto fail = [&](const std::string& what) {
+    return ::testing::AssertionFailure() << what << " differs (value at offset " << a.file_offset
+                                         << ")";
+  };
+  if (a.type != b.type) return fail("type");
+  if (a.type != ValueType::ARRAY) {
+    if (a.u64 != b.u64 || a.i64 != b.i64 || a.str != b.str) return fail("scalar");
+    if (std::memcmp(&a.f64, &b.f64, sizeof a.f64) != 0) return fail("float");
+    return ::testing::AssertionSuccess();
+  }
+  if (a.elem_type != b.elem_type || a.count != b.count) return fail("element type or count");
+  if (a.strings != b.strings) return fail("strings");
+  if (value_type_size(a.elem_type) &&
+      std::memcmp(a.elems, b.elems, a.count * value_type_size(a.elem_type)) != 0) {
+    return fail("elements");
+  }
+  if (a.items.size() != b.items.size()) return fail("items");
+  for (size_t i = 0; i < a.items.size(); ++i) {
+    auto r = same_value(a.items[i], b.items[i]);
+    if (!r) return r;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// `v` with every array cut to at most `max` elements (0 keeps them whole).
+Value cut(const Value& v, uint64_t max) {
+  Value c = v;
+  if (v.type != ValueType::ARRAY || max == 0 || v.count <= max) return c;
+  c.count = max;
+  if (c.elem_type == ValueType::STRING) c.strings.resize(max);
+  if (c.elem_type == ValueType::ARRAY) c.items.resize(max);
+  return c;
+}
+
+// A copy of f's metadata (arrays cut to `max_elems`) and tensor infos (names, types and ranks
+// kept, each dimension shrunk to one block or 1, so the data stays tiny).
+Writer copy_of(const File& f, uint64_t max_elems) {
+  Writer w(f.alignment());
+  for (const KeyValue& kv : f.metadata()) {
+    if (kv.key == kAlignmentKey) continue;  // the constructor writes it
+    w.add_value(kv.key, cut(kv.value, max_elems));
+  }
+  for (const TensorInfo& t : f.tensors()) {
+    const TensorTypeTraits& tt = traits(t.type);
+    std::vector<uint64_t> ne(t.n_dims, 1);
+    ne[0] = tt.block_elems;
+    std::vector<uint8_t> data = iota_bytes(tt.block_bytes, static_cast<uint8_t>(t.info_offset));
+    Status s = w.add_tensor(t.name, t.type, ne, data.data(), data.size());
+    EXPECT_TRUE(s.ok()) << s.message();
+  }
+  return w;
+}
+
+void check_real_model(const char* file, const char* arch) {
+  std::string path = model_file(file);
+  if (!std::filesystem::exists(path)) {
+    GTEST_SKIP() << path << " absent (set MINNOW_CACHE or run scripts/quickstart.sh)";
+  }
+  auto f = File::open(path);
+  ASSERT_TRUE(f.ok()) << f.error();
+  const File& model = **f;
+  EXPECT_EQ(*model.get_string("general.architecture"), arch);
+  EXPECT_GT(model.tensors().size(), 100u);
+  EXPECT_GT((*model.get_array("tokenizer.ggml.tokens", ValueType::STRING))->count, 40000u);
+
+  // Whole metadata through the writer and back: every value identical, in the same order.
+  std::vector<uint8_t> bytes = copy_of(model, 0).to_bytes();
+  Parsed copy(bytes);
+  ASSERT_TRUE(copy.file.ok()) << copy.file.error();
+  ASSERT_EQ(copy->metadata().size(), model.metadata().size());
+  for (size_t i = 0; i < model.metadata().size(); ++i) {
+    EXPECT_EQ(copy->metadata()[i].key, model.metadata()[i].key);
+    EXPECT_TRUE(same_value(copy->metadata()[i].value, model.metadata()[i].value))
+        << model.metadata()[i].key;
+  }
+  ASSERT_EQ(copy->tensors().size(), model.tensors().size());
+  for (size_t i = 0; i < model.tensors().size(); ++i) {
+    EXPECT_EQ(copy->tensors()[i].name, model.tensors()[i].name);
+    EXPECT_EQ(copy->tensors()[i].type, model.tensors()[i].type);
+    EXPECT_EQ(copy->tensors()[i].n_dims, model.tensors()[i].n_dims);
+  }
+
+  // The same with the vocabulary cut short: a small seed with the model's real header shape.
+  std::vector<uint8_t> header = copy_of(model, 40).to_bytes();
+  Parsed small(header);
+  ASSERT_TRUE(small.file.ok()) << small.file.error();
+  EXPECT_EQ((*small->get_array("tokenizer.ggml.tokens", ValueType::STRING))->count, 40u);
+  EXPECT_LE(header.size(), 64u * 1024);
+  save_seed(header, "valid");
+}
+
+TEST(GgufRealModels, SmolLM2) { check_real_model("SmolLM2-135M-Instruct.Q4_1.gguf", "llama"); }
+TEST(GgufRealModels, Gemma3) { check_real_model("gemma-3-270m-q4_k_m.gguf", "gemma3"); }
+
+// ---------------------------------------------------------------------------------------------
 // Typed accessors
 
 TEST(GgufAccessors, MissingKeyAndWrongType) {
