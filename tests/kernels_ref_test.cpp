@@ -23,9 +23,9 @@ namespace {
 
 // The types with a reference (de)quantizer; every one has a golden file.
 const TensorType kRefTypes[] = {
-    TensorType::F32,  TensorType::F16,  TensorType::BF16,   TensorType::Q4_0,  TensorType::Q4_1,
-    TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0,   TensorType::Q8_1,  TensorType::Q2_K,
-    TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,   TensorType::Q6_K,  TensorType::Q8_K,
+    TensorType::F32,    TensorType::F16,   TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1,
+    TensorType::Q5_0,   TensorType::Q5_1,  TensorType::Q8_0, TensorType::Q8_1, TensorType::Q2_K,
+    TensorType::Q3_K,   TensorType::Q4_K,  TensorType::Q5_K, TensorType::Q6_K, TensorType::Q8_K,
     TensorType::IQ4_NL, TensorType::IQ4_XS};
 
 uint32_t bits_of(float f) {
@@ -102,6 +102,7 @@ class Reader {
 
  private:
   void take(void* dst, size_t n) {
+    if (n == 0) return;  // dst may be an empty vector's null data()
     if (data_.size() - pos_ < n) {
       ok_ = false;
       return;
@@ -115,8 +116,8 @@ class Reader {
 };
 
 bool load_golden(TensorType t, Golden* g, std::string* error) {
-  const std::string path =
-      std::string(MINNOW_SOURCE_DIR) + "/tests/golden/quants/" + std::string(tensor_type_name(t)) + ".bin";
+  const std::string path = std::string(MINNOW_SOURCE_DIR) + "/tests/golden/quants/" +
+                           std::string(tensor_type_name(t)) + ".bin";
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     *error = "cannot open " + path;
@@ -192,8 +193,8 @@ TEST(RefTable, ReportsExactlyTheImplementedTypes) {
   for (uint32_t raw = 0; raw < 64; ++raw) {
     const auto tt = tensor_type_traits(raw);
     if (!tt) continue;
-    const bool expected = std::find(std::begin(kRefTypes), std::end(kRefTypes), tt->type) !=
-                          std::end(kRefTypes);
+    const bool expected =
+        std::find(std::begin(kRefTypes), std::end(kRefTypes), tt->type) != std::end(kRefTypes);
     EXPECT_EQ(has_reference_dequantize(tt->type), expected) << tt->name;
     EXPECT_EQ(has_reference_quantize(tt->type), expected) << tt->name;
   }
@@ -311,7 +312,8 @@ uint16_t reference_bf16(float f) {
   const uint32_t u = bits_of(f);
   const uint32_t lo = u >> 16, hi = lo + 1;  // same sign, truncated and next magnitude
   auto value = [](uint32_t b) {
-    if ((b & 0x7fff) == 0x7f80) return std::ldexp(std::signbit(float_of(b << 16)) ? -1.0 : 1.0, 128);
+    if ((b & 0x7fff) == 0x7f80)
+      return std::ldexp(std::signbit(float_of(b << 16)) ? -1.0 : 1.0, 128);
     return static_cast<double>(float_of(b << 16));
   };
   const double v = f, dlo = std::fabs(v - value(lo)), dhi = std::fabs(value(hi) - v);
@@ -367,24 +369,42 @@ struct Bound {
 
 Bound error_bound(TensorType t) {
   switch (t) {
-    case TensorType::F32: return {0.0, 0.0};
-    case TensorType::F16: return {0x1p-11, 0x1p-11};
-    case TensorType::BF16: return {0x1p-8, 0x1p-8};
-    case TensorType::Q4_0: return {0.105, 0.145};
-    case TensorType::Q4_1: return {0.095, 0.147};
-    case TensorType::Q5_0: return {0.052, 0.1};
-    case TensorType::Q5_1: return {0.046, 0.066};
-    case TensorType::Q8_0: return {0.0065, 0.0143};
-    case TensorType::Q8_1: return {0.0065, 0.0143};
-    case TensorType::Q2_K: return {0.32, 0.19};
-    case TensorType::Q3_K: return {0.175, 0.132};
-    case TensorType::Q4_K: return {0.085, 0.11};
-    case TensorType::Q5_K: return {0.042, 0.061};
-    case TensorType::Q6_K: return {0.021, 0.04};
-    case TensorType::Q8_K: return {0.0086, 0.032};
-    case TensorType::IQ4_NL: return {0.089, 0.126};
-    case TensorType::IQ4_XS: return {0.09, 0.128};
-    default: return {0.0, 0.0};
+    case TensorType::F32:
+      return {0.0, 0.0};
+    case TensorType::F16:
+      return {0x1p-11, 0x1p-11};
+    case TensorType::BF16:
+      return {0x1p-8, 0x1p-8};
+    case TensorType::Q4_0:
+      return {0.105, 0.145};
+    case TensorType::Q4_1:
+      return {0.095, 0.147};
+    case TensorType::Q5_0:
+      return {0.052, 0.1};
+    case TensorType::Q5_1:
+      return {0.046, 0.066};
+    case TensorType::Q8_0:
+      return {0.0065, 0.0143};
+    case TensorType::Q8_1:
+      return {0.0065, 0.0143};
+    case TensorType::Q2_K:
+      return {0.32, 0.19};
+    case TensorType::Q3_K:
+      return {0.175, 0.132};
+    case TensorType::Q4_K:
+      return {0.085, 0.11};
+    case TensorType::Q5_K:
+      return {0.042, 0.061};
+    case TensorType::Q6_K:
+      return {0.021, 0.04};
+    case TensorType::Q8_K:
+      return {0.0086, 0.032};
+    case TensorType::IQ4_NL:
+      return {0.089, 0.126};
+    case TensorType::IQ4_XS:
+      return {0.09, 0.128};
+    default:
+      return {0.0, 0.0};
   }
 }
 
@@ -455,6 +475,24 @@ TEST_P(RoundTripTest, QuantizeIsDeterministicAndIndependentOfAlignment) {
   EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * sizeof(float)));
 }
 
+TEST_P(RoundTripTest, DegenerateInputsAreSafe) {
+  // Run under the sanitizer build, this checks that no input sends a float-to-int conversion
+  // out of range or divides by zero: subnormal-only blocks, and blocks holding NaN / Inf.
+  const TensorType t = GetParam();
+  const size_t n = static_cast<size_t>(std::max<int64_t>(block_elems(t), 32) * 2);
+  std::vector<float> tiny = gaussian(n, 1e-40f, 31);
+  const std::vector<float> y = round_trip(t, tiny);
+  for (float v : y) {
+    ASSERT_TRUE(std::isfinite(v));
+    ASSERT_LE(std::fabs(v), 1e-30f);
+  }
+  std::vector<float> bad = gaussian(n, 1.0f, 32);
+  bad[1] = NAN;
+  bad[n / 2] = INFINITY;
+  bad[n - 1] = -3e38f;
+  round_trip(t, bad);
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, RoundTripTest, testing::ValuesIn(kRefTypes), type_name);
 
 // ---------------------------------------------------------------------------------------
@@ -502,7 +540,8 @@ std::vector<float> grid_block(TensorType t, GridRng& r) {
     m[1] = kmax;
     for (int j = 0; j < 256 / sub; ++j) {
       for (int q : levels(r, sub, 0, nmax, 0, nmax)) {
-        x.push_back(d * static_cast<float>(sc[j]) * static_cast<float>(q) - dmin * static_cast<float>(m[j]));
+        x.push_back(d * static_cast<float>(sc[j]) * static_cast<float>(q) -
+                    dmin * static_cast<float>(m[j]));
       }
     }
   };
@@ -551,18 +590,32 @@ std::vector<float> grid_block(TensorType t, GridRng& r) {
       for (int q : levels(r, 256, -127, 127, -127, 127)) x.push_back(d * static_cast<float>(q));
       break;
     }
-    case TensorType::Q2_K: affine_k(16, 3, 15); break;
-    case TensorType::Q4_K: affine_k(32, 15, 63); break;
-    case TensorType::Q5_K: affine_k(32, 31, 63); break;
-    case TensorType::Q3_K: signed_k(16, -4, 3, -32, 31, nullptr); break;
-    case TensorType::Q6_K: signed_k(16, -32, 31, -128, 127, nullptr); break;
-    case TensorType::IQ4_XS: signed_k(32, 0, 15, -32, 31, kIQ4NLValues); break;
+    case TensorType::Q2_K:
+      affine_k(16, 3, 15);
+      break;
+    case TensorType::Q4_K:
+      affine_k(32, 15, 63);
+      break;
+    case TensorType::Q5_K:
+      affine_k(32, 31, 63);
+      break;
+    case TensorType::Q3_K:
+      signed_k(16, -4, 3, -32, 31, nullptr);
+      break;
+    case TensorType::Q6_K:
+      signed_k(16, -32, 31, -128, 127, nullptr);
+      break;
+    case TensorType::IQ4_XS:
+      signed_k(32, 0, 15, -32, 31, kIQ4NLValues);
+      break;
     case TensorType::IQ4_NL: {
       const float d = r.sign() * r.scale(-10, 0);
-      for (int q : levels(r, 32, 0, 15, 0, 15)) x.push_back(d * static_cast<float>(kIQ4NLValues[q]));
+      for (int q : levels(r, 32, 0, 15, 0, 15))
+        x.push_back(d * static_cast<float>(kIQ4NLValues[q]));
       break;
     }
-    default: break;
+    default:
+      break;
   }
   return x;
 }
@@ -580,7 +633,8 @@ TEST_P(GridTest, GridValuesRoundTripExactly) {
     }
     const std::vector<float> y = round_trip(t, x);
     for (size_t i = 0; i < x.size(); ++i) {
-      ASSERT_EQ(y[i], x[i]) << "trial " << trial << " element " << i << ": " << x[i] << " -> " << y[i];
+      ASSERT_EQ(y[i], x[i]) << "trial " << trial << " element " << i << ": " << x[i] << " -> "
+                            << y[i];
     }
   }
 }

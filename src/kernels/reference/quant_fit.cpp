@@ -13,8 +13,8 @@
 namespace minnow::kernels::ref {
 namespace {
 
-constexpr int kMaxN = 32;       // largest sub-block the searches see
-constexpr int kFanSteps = 10;   // candidates on each side of the plain guess
+constexpr int kMaxN = 32;      // largest sub-block the searches see
+constexpr int kFanSteps = 10;  // candidates on each side of the plain guess
 constexpr int kPolishRounds = 2;
 
 // Candidate k of the fan: 0, -1, +1, -2, +2, ... (the plain guess first).
@@ -53,7 +53,8 @@ float fit_symmetric(const float* x, int n, int lo, int hi, int8_t* q) {
   // The largest-magnitude element goes to level lo (the side with more room) +- 0.1 * k.
   for (int k = 0; k <= 2 * kFanSteps; ++k) {
     const float iscale = (static_cast<float>(lo) - 0.1f * fan_offset(k)) / max;
-    for (int i = 0; i < n; ++i) trial[i] = static_cast<int8_t>(round_even_clamped(iscale * x[i], lo, hi));
+    for (int i = 0; i < n; ++i)
+      trial[i] = static_cast<int8_t>(round_even_clamped(iscale * x[i], lo, hi));
     float s;
     double err;
     if (refit_symmetric(x, n, trial, &s, &err) && err < best_err) {
@@ -64,7 +65,8 @@ float fit_symmetric(const float* x, int n, int lo, int hi, int8_t* q) {
   }
   for (int round = 0; round < kPolishRounds && best_s != 0.0f; ++round) {
     const float inv = 1.0f / best_s;
-    for (int i = 0; i < n; ++i) trial[i] = static_cast<int8_t>(round_even_clamped(x[i] * inv, lo, hi));
+    for (int i = 0; i < n; ++i)
+      trial[i] = static_cast<int8_t>(round_even_clamped(x[i] * inv, lo, hi));
     float s;
     double err;
     if (!refit_symmetric(x, n, trial, &s, &err) || !(err < best_err)) break;
@@ -101,7 +103,7 @@ bool refit_affine(const float* x, int n, const uint8_t* q, float* s, float* m) {
   if (!(det > 0)) return false;
   double scale = (n * sxq - sq * sx) / det;
   double offset = (sqq * sx - sq * sxq) / det;  // x ~ scale * q + offset
-  if (offset > 0) {  // the format cannot add: pin the offset at 0
+  if (offset > 0) {                             // the format cannot add: pin the offset at 0
     offset = 0;
     scale = sxq / sqq;
   }
@@ -112,7 +114,8 @@ bool refit_affine(const float* x, int n, const uint8_t* q, float* s, float* m) {
 }
 
 void assign_affine(const float* x, int n, int nmax, float iscale, float min, uint8_t* q) {
-  for (int i = 0; i < n; ++i) q[i] = static_cast<uint8_t>(round_even_clamped((x[i] - min) * iscale, 0, nmax));
+  for (int i = 0; i < n; ++i)
+    q[i] = static_cast<uint8_t>(round_even_clamped((x[i] - min) * iscale, 0, nmax));
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ void quantize_block(const float* x, BlockIQ4_NL& b) {
 void dequantize_block(const BlockIQ4_XS& b, float* y) {
   const float d = fp16_to_fp32(b.d);
   for (int j = 0; j < kQK_K / 32; ++j) {
-    const int ls = ((b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b.scales_h >> (2 * j)) & 3) << 4);
+    const int ls =
+        ((b.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b.scales_h >> (2 * j)) & 3) << 4);
     const float dl = d * static_cast<float>(ls - 32);
     for (int i = 0; i < 32; ++i) {
       y[32 * j + i] = dl * static_cast<float>(kIQ4NLValues[nibble32(b.qs + 16 * j, i)]);

@@ -126,7 +126,8 @@ void choose_affine(const float* x, int n, int nmax, float d, float dmin, float s
       affine_sub_block(x, n, nmax, d, dmin, sc, m0, trial);
       const float scale = d * static_cast<float>(sc);
       double mean = 0;
-      for (int i = 0; i < n; ++i) mean += static_cast<double>(scale * static_cast<float>(trial[i])) - x[i];
+      for (int i = 0; i < n; ++i)
+        mean += static_cast<double>(scale * static_cast<float>(trial[i])) - x[i];
       consider(sc, round_even_clamped(static_cast<float>(mean / n / dmin), 0, kmax));
     }
   }
@@ -197,8 +198,8 @@ void quantize_block(const float* x, BlockQ3_K& b) {
   int sc[kN];
   uint8_t q[kQK_K];  // q in [0, 8)
   for (int j = 0; j < kN; ++j) {
-    sc[j] = choose_symmetric(x + kSub * j, kSub, d, s[j], -32, 31, q + kSub * j,
-                             uniform_level(4), uniform_nearest(4));
+    sc[j] = choose_symmetric(x + kSub * j, kSub, d, s[j], -32, 31, q + kSub * j, uniform_level(4),
+                             uniform_nearest(4));
   }
   pack_scales_q3k(sc, b.scales);
   std::memset(b.qs, 0, sizeof b.qs);
@@ -226,8 +227,8 @@ namespace {
 
 // Shared by Q4_K and Q5_K: fit the 8 sub-blocks, pick d / dmin so the largest scale and
 // min land on 63, then the integer scales. Fills q (levels 0..nmax) and the packed scales.
-void quantize_k4_scales(const float* x, int nmax, f16_bits* d16, f16_bits* dmin16,
-                        uint8_t* scales, uint8_t* q) {
+void quantize_k4_scales(const float* x, int nmax, f16_bits* d16, f16_bits* dmin16, uint8_t* scales,
+                        uint8_t* q) {
   constexpr int kSub = 32, kN = kQK_K / kSub;
   float s[kN], min[kN];
   for (int j = 0; j < kN; ++j) s[j] = fit_affine(x + kSub * j, kSub, nmax, q + kSub * j, &min[j]);
@@ -237,8 +238,7 @@ void quantize_k4_scales(const float* x, int nmax, f16_bits* d16, f16_bits* dmin1
   *dmin16 = fp32_to_fp16(dmin);
   int sc[kN], m[kN];
   for (int j = 0; j < kN; ++j) {
-    choose_affine(x + kSub * j, kSub, nmax, d, dmin, s[j], min[j], 63, &sc[j], &m[j],
-                  q + kSub * j);
+    choose_affine(x + kSub * j, kSub, nmax, d, dmin, s[j], min[j], 63, &sc[j], &m[j], q + kSub * j);
   }
   pack_scale_min_k4(sc, m, scales);
 }
@@ -296,9 +296,9 @@ void quantize_block(const float* x, BlockQ6_K& b) {
   b.d = fp32_to_fp16(d);
   uint8_t q[kQK_K];  // q in [0, 64)
   for (int j = 0; j < kN; ++j) {
-    b.scales[j] = static_cast<int8_t>(choose_symmetric(x + kSub * j, kSub, d, s[j], -128, 127,
-                                                       q + kSub * j, uniform_level(32),
-                                                       uniform_nearest(32)));
+    b.scales[j] =
+        static_cast<int8_t>(choose_symmetric(x + kSub * j, kSub, d, s[j], -128, 127, q + kSub * j,
+                                             uniform_level(32), uniform_nearest(32)));
   }
   std::memset(b.ql, 0, sizeof b.ql);
   std::memset(b.qh, 0, sizeof b.qh);
@@ -326,7 +326,8 @@ void quantize_block(const float* x, BlockQ8_K& b) {
     std::memset(b.bsums, 0, sizeof b.bsums);
     return;
   }
-  for (int e = 0; e < kQK_K; ++e) b.qs[e] = static_cast<int8_t>(round_even_clamped(iscale * x[e], -127, 127));
+  for (int e = 0; e < kQK_K; ++e)
+    b.qs[e] = static_cast<int8_t>(round_even_clamped(iscale * x[e], -127, 127));
   for (int g = 0; g < kQK_K / 16; ++g) {
     int sum = 0;
     for (int e = 16 * g; e < 16 * g + 16; ++e) sum += b.qs[e];

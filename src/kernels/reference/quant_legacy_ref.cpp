@@ -64,7 +64,8 @@ float quantize_q8(const float* x, f16_bits* d_out, int8_t* q) {
   const float d = absmax(x, kQK) / 127.0f;
   const float id = inverse_or_zero(d);
   *d_out = fp32_to_fp16(d);
-  for (int i = 0; i < kQK; ++i) q[i] = static_cast<int8_t>(round_away_clamped(x[i] * id, -127, 127));
+  for (int i = 0; i < kQK; ++i)
+    q[i] = static_cast<int8_t>(round_away_clamped(x[i] * id, -127, 127));
   return d;
 }
 

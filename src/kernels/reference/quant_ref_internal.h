@@ -88,7 +88,8 @@ inline float signed_absmax(const float* x, int n) {
 // sub-block: the low nibble of qs[j] is element j, the high nibble element j + 16.
 inline int nibble32(const uint8_t* qs, int i) { return i < 16 ? qs[i] & 0xF : qs[i - 16] >> 4; }
 inline void pack_nibbles32(const uint8_t* q, uint8_t* qs) {
-  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
+  for (int j = 0; j < 16; ++j)
+    qs[j] = static_cast<uint8_t>((q[j] & 0xF) | ((q[j + 16] & 0xF) << 4));
 }
 
 // The value a float takes once stored in an f16 field.

@@ -33,8 +33,12 @@ void quantize_blocks(const float* src, void* dst, int64_t n) {
 }
 
 // Plain element types: F32 is a copy, F16 / BF16 convert each 2-byte element.
-void dequantize_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
-void quantize_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, n * sizeof(float)); }
+void dequantize_f32(const void* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
+void quantize_f32(const float* src, void* dst, int64_t n) {
+  std::memcpy(dst, src, n * sizeof(float));
+}
 
 template <float (*kToF32)(uint16_t)>
 void dequantize_16bit(const void* src, float* dst, int64_t n) {
