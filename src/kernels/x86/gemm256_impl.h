@@ -1,0 +1,416 @@
+// The 256-bit integer/float GEMM kernels, written once and compiled per target: avx2_*.cpp
+// includes this file as is (maddubs + madd), avxvnni_*.cpp defines MINNOW_DOT_AVXVNNI and
+// avx512_*.cpp MINNOW_DOT_AVX512VNNI (one vpdpbusd; the AVX512 build also has 32 vector
+// registers, so it uses larger tiles). Everything here has internal linkage: each including
+// file gets its own copy compiled for its own instruction set, and the linker can never mix
+// them up.
+//
+// Shapes: W is (rows, cols) in GGUF layout, one row = cols / block_elems blocks; the
+// activations are `batch` rows of quantized blocks (matmul_kernels.h). The output element
+// y[b * ldy + r] = dot(W row r, activation row b).
+//
+// Register tiling: a tile computes R weight rows × C activation rows at once. Each weight
+// block is unpacked into a register once and multiplied with C activation blocks; each
+// activation block is loaded once and used by R weight rows. With C = 1 this is the decode
+// matrix × vector (R rows in flight hide the load latency); with C > 1 the unpacking cost is
+// shared and prefill becomes bound by the multiply-add rate instead of memory bandwidth.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/matmul_kernels.h"
+#include "kernels/quant_blocks.h"
+
+#if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
+#error "gemm256_impl.h must be compiled with -mavx2 -mfma -mf16c"
+#endif
+
+namespace minnow::kernels::detail {
+namespace {
+
+// ---------------------------------------------------------------------------------------
+// Small helpers
+
+inline uint16_t load_u16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline float h2f(const uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
+inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// acc + Σ u·s over each group of 4 bytes (u unsigned, s signed) into 8 i32 lanes. Without
+// VNNI this is maddubs (pairs into i16) + madd with ones (pairs of pairs into i32); the
+// i16 step cannot saturate for our operands (|u·s + u·s| <= 128·127·2 = 32512).
+inline __m256i dot_u8s8(__m256i acc, __m256i u, __m256i s) {
+#if defined(MINNOW_DOT_AVX512VNNI)
+  return _mm256_dpbusd_epi32(acc, u, s);
+#elif defined(MINNOW_DOT_AVXVNNI)
+  return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+  const __m256i p16 = _mm256_maddubs_epi16(u, s);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+#endif
+}
+
+// i16 pairs p (from maddubs) times i16 scales, summed in pairs into i32 and added to acc.
+inline __m256i dot_i16(__m256i acc, __m256i p, __m256i scales) {
+#if defined(MINNOW_DOT_AVX512VNNI)
+  return _mm256_dpwssd_epi32(acc, p, scales);
+#elif defined(MINNOW_DOT_AVXVNNI)
+  return _mm256_dpwssd_avx_epi32(acc, p, scales);
+#else
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(p, scales));
+#endif
+}
+
+// 16 bytes of packed nibbles (32-wide layout) -> 32 bytes: element i < 16 from the low
+// nibble of byte i (lower 128-bit lane), element 16 + i from its high nibble (upper lane).
+inline __m256i unpack_nibbles32(const uint8_t* qs) {
+  const __m128i x = loadu128(qs);
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(x, 4), x);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// The 32 fifth bits of Q5_0 / Q5_1 (bit i of qh = element i) -> 0x10 in byte i where set.
+// Byte i takes byte i / 8 of qh (a shuffle of the broadcast word), then tests bit i % 8.
+inline __m256i unpack_fifth_bits(uint32_t qh) {
+  const __m256i bytes = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+}
+
+// ---------------------------------------------------------------------------------------
+// 32-wide formats × Q8_0 activations.
+//
+// Per block b of row r and activation row c: dot = dw·da·Σ q·a + mw·(da·Σ a), where q is
+// the weight's stored integer (unsigned for the nibble formats, so maddubs/vpdpbusd can
+// take it as the unsigned operand; signed for Q8_0 and IQ4_NL, which go through |w| and
+// sign(a, w)) and mw the per-block offset: m for Q4_1/Q5_1, -8·d for Q4_0, -16·d for Q5_0.
+// The integer part is summed per block into 8 lanes and scaled by dw·da; the offset part
+// Σ_b mw[b]·s_a[b] (s_a = da·Σa, a side array of the activations) does not depend on the
+// weights' q at all, so it is a plain f32 dot of two arrays of n_blocks, done after the loop.
+//
+// Each format provides: kBytes, kSigned, kHasOffset, q(block) -> 32 bytes, and
+// scales(block, &d, &m).
+
+struct FmtQ4_0 {
+  static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  static constexpr bool kSigned = false, kHasOffset = true;
+  static __m256i q(const uint8_t* b) { return unpack_nibbles32(b + 2); }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = -8.0f * *d;
+  }
+};
+
+struct FmtQ4_1 {
+  static constexpr size_t kBytes = sizeof(BlockQ4_1);
+  static constexpr bool kSigned = false, kHasOffset = true;
+  static __m256i q(const uint8_t* b) { return unpack_nibbles32(b + 4); }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = h2f(b + 2);
+  }
+};
+
+struct FmtQ5_0 {
+  static constexpr size_t kBytes = sizeof(BlockQ5_0);
+  static constexpr bool kSigned = false, kHasOffset = true;
+  static __m256i q(const uint8_t* b) {
+    return _mm256_or_si256(unpack_nibbles32(b + 6), unpack_fifth_bits(load_u32(b + 2)));
+  }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = -16.0f * *d;
+  }
+};
+
+struct FmtQ5_1 {
+  static constexpr size_t kBytes = sizeof(BlockQ5_1);
+  static constexpr bool kSigned = false, kHasOffset = true;
+  static __m256i q(const uint8_t* b) {
+    return _mm256_or_si256(unpack_nibbles32(b + 8), unpack_fifth_bits(load_u32(b + 4)));
+  }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = h2f(b + 2);
+  }
+};
+
+struct FmtQ8_0 {
+  static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  static constexpr bool kSigned = true, kHasOffset = false;
+  static __m256i q(const uint8_t* b) { return loadu256(b + 2); }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = 0.0f;
+  }
+};
+
+// IQ4_NL: the nibble indexes the 16-entry code book (a vpshufb table lookup).
+struct FmtIQ4_NL {
+  static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
+  static constexpr bool kSigned = true, kHasOffset = false;
+  static __m256i q(const uint8_t* b) {
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+    return _mm256_shuffle_epi8(table, unpack_nibbles32(b + 2));
+  }
+  static void scales(const uint8_t* b, float* d, float* m) {
+    *d = h2f(b);
+    *m = 0.0f;
+  }
+};
+
+// Blocks per pass: the weight scales of a row tile for this many blocks are widened to f32
+// once, on the stack, before the multiply loop (they are reused by all C activation rows).
+constexpr int kScaleChunk = 64;
+
+template <class F, int R, int C>
+void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb, float* y,
+            int64_t ldy) {
+  __m256 acc[R][C];
+  float offset[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) {
+      acc[r][c] = _mm256_setzero_ps();
+      offset[r][c] = 0.0f;
+    }
+  }
+  alignas(32) float dw[R][kScaleChunk];
+  alignas(32) float mw[R][kScaleChunk];
+  for (int64_t b0 = 0; b0 < nb; b0 += kScaleChunk) {
+    const int n = static_cast<int>(nb - b0 < kScaleChunk ? nb - b0 : kScaleChunk);
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* row = w + r * w_row_bytes + b0 * F::kBytes;
+      for (int i = 0; i < n; ++i) F::scales(row + i * F::kBytes, &dw[r][i], &mw[r][i]);
+    }
+    for (int i = 0; i < n; ++i) {
+      const int64_t b = b0 + i;
+      __m256i wq[R], wabs[R];
+      for (int r = 0; r < R; ++r) {
+        wq[r] = F::q(w + r * w_row_bytes + b * F::kBytes);
+        if constexpr (F::kSigned) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i aq = loadu256(a.q + c * a.row_bytes + b * sizeof(BlockQ8_0) + 2);
+        const __m256 da = _mm256_broadcast_ss(a.d + c * a.n_blocks + b);
+        for (int r = 0; r < R; ++r) {
+          __m256i p;
+          if constexpr (F::kSigned) {
+            p = dot_u8s8(_mm256_setzero_si256(), wabs[r], _mm256_sign_epi8(aq, wq[r]));
+          } else {
+            p = dot_u8s8(_mm256_setzero_si256(), wq[r], aq);
+          }
+          const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(&dw[r][i]), da);
+          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
+        }
+      }
+    }
+    if constexpr (F::kHasOffset) {
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < C; ++c) {
+          const float* s = a.s + c * a.n_blocks + b0;
+          __m256 o = _mm256_setzero_ps();
+          int i = 0;
+          for (; i + 8 <= n; i += 8) o = _mm256_fmadd_ps(_mm256_load_ps(&mw[r][i]), _mm256_loadu_ps(s + i), o);
+          float t = hsum(o);
+          for (; i < n; ++i) t += mw[r][i] * s[i];
+          offset[r][c] += t;
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]) + offset[r][c];
+  }
+}
+
+// Walks an (n_rows × n_batch) output in R × C tiles, finishing the edges with smaller tiles.
+// K::tile<R, C>(w, a, y) computes one tile at the given corner.
+template <class K, int R>
+inline void tile_row(const uint8_t* w, const Activations& a, int64_t n_batch, float* y,
+                     int64_t ldy, const K& k) {
+  constexpr int C = K::kC;
+  int64_t c = 0;
+  for (; c + C <= n_batch; c += C) k.template tile<R, C>(w, a.from_row(c), y + c * ldy);
+  switch (n_batch - c) {
+    case 0: break;
+    case 1: k.template tile<R, 1>(w, a.from_row(c), y + c * ldy); break;
+    case 2: if constexpr (C > 2) k.template tile<R, 2>(w, a.from_row(c), y + c * ldy); break;
+    case 3: if constexpr (C > 3) k.template tile<R, 3>(w, a.from_row(c), y + c * ldy); break;
+    case 4: if constexpr (C > 4) k.template tile<R, 4>(w, a.from_row(c), y + c * ldy); break;
+    case 5: if constexpr (C > 5) k.template tile<R, 5>(w, a.from_row(c), y + c * ldy); break;
+    default: break;
+  }
+}
+
+template <class K>
+void drive(const uint8_t* w, size_t w_row_bytes, int64_t n_rows, const Activations& a,
+           int64_t n_batch, float* y, int64_t ldy, const K& k) {
+  // Decode and small batches use tall tiles (more weight rows in flight), prefill wide ones.
+  constexpr int R = K::kR;
+  int64_t r = 0;
+  for (; r + R <= n_rows; r += R) tile_row<K, R>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+  switch (n_rows - r) {
+    case 0: break;
+    case 1: tile_row<K, 1>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
+    case 2: if constexpr (R > 2) tile_row<K, 2>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
+    case 3: if constexpr (R > 3) tile_row<K, 3>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
+    case 4: if constexpr (R > 4) tile_row<K, 4>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
+    case 5: if constexpr (R > 5) tile_row<K, 5>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
+    default: break;
+  }
+}
+
+// Tile shapes per format family. AVX2 has 16 vector registers; the AVX512 build 32.
+#if defined(MINNOW_DOT_AVX512VNNI)
+constexpr int kRegs = 32;
+#else
+constexpr int kRegs = 16;
+#endif
+
+template <class F, int kRows, int kCols>
+struct Kernel32 {
+  static constexpr int kR = kRows, kC = kCols;
+  size_t w_row_bytes;
+  int64_t nb;
+  int64_t ldy;
+  template <int R, int C>
+  void tile(const uint8_t* w, const Activations& a, float* y) const {
+    tile32<F, R, C>(w, w_row_bytes, a, nb, y, ldy);
+  }
+};
+
+template <class F>
+void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
+            const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
+  const int64_t nb = cols / kQK;
+  if (n_batch == 1) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 1>{w_row_bytes, nb, ldy});
+  } else if constexpr (kRegs == 32) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 4>{w_row_bytes, nb, ldy});
+  } else if constexpr (F::kSigned) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 3>{w_row_bytes, nb, ldy});
+  } else {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 4>{w_row_bytes, nb, ldy});
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Float weights × f32 activations: y = Σ w·x with 8-wide FMAs; F16 widens with vcvtph2ps,
+// BF16 by shifting into the top half of an f32.
+
+struct FloatF32 {
+  static constexpr size_t kElemBytes = 4;
+  static __m256 load8(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static float load1(const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
+};
+struct FloatF16 {
+  static constexpr size_t kElemBytes = 2;
+  static __m256 load8(const uint8_t* p) { return _mm256_cvtph_ps(loadu128(p)); }
+  static float load1(const uint8_t* p) { return h2f(p); }
+};
+struct FloatBF16 {
+  static constexpr size_t kElemBytes = 2;
+  static __m256 load8(const uint8_t* p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(loadu128(p)), 16));
+  }
+  static float load1(const uint8_t* p) {
+    const uint32_t bits = static_cast<uint32_t>(load_u16(p)) << 16;
+    float v;
+    std::memcpy(&v, &bits, 4);
+    return v;
+  }
+};
+
+template <class F, int R, int C>
+void tile_float(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t cols, float* y,
+                int64_t ldy) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  const auto* x = reinterpret_cast<const float*>(a.q);
+  const int64_t ldx = static_cast<int64_t>(a.row_bytes / sizeof(float));
+  int64_t i = 0;
+  for (; i + 8 <= cols; i += 8) {
+    __m256 wv[R];
+    for (int r = 0; r < R; ++r) wv[r] = F::load8(w + r * w_row_bytes + i * F::kElemBytes);
+    for (int c = 0; c < C; ++c) {
+      const __m256 xv = _mm256_loadu_ps(x + c * ldx + i);
+      for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(wv[r], xv, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) {
+      float t = hsum(acc[r][c]);
+      for (int64_t j = i; j < cols; ++j) t += F::load1(w + r * w_row_bytes + j * F::kElemBytes) * x[c * ldx + j];
+      y[c * ldy + r] = t;
+    }
+  }
+}
+
+template <class F, int kRows, int kCols>
+struct KernelFloat {
+  static constexpr int kR = kRows, kC = kCols;
+  size_t w_row_bytes;
+  int64_t cols;
+  int64_t ldy;
+  template <int R, int C>
+  void tile(const uint8_t* w, const Activations& a, float* y) const {
+    tile_float<F, R, C>(w, w_row_bytes, a, cols, y, ldy);
+  }
+};
+
+template <class F>
+void gemm_float(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
+                const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
+  if (n_batch == 1) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelFloat<F, 4, 1>{w_row_bytes, cols, ldy});
+  } else if constexpr (kRegs == 32) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelFloat<F, 4, 5>{w_row_bytes, cols, ldy});
+  } else {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelFloat<F, 4, 2>{w_row_bytes, cols, ldy});
+  }
+}
+
+// Fills the 256-bit kernels of this target into a table.
+inline void fill_gemm256(KernelTable& t) {
+  t.gemm[slot(TensorType::Q4_0)] = &gemm32<FmtQ4_0>;
+  t.gemm[slot(TensorType::Q4_1)] = &gemm32<FmtQ4_1>;
+  t.gemm[slot(TensorType::Q5_0)] = &gemm32<FmtQ5_0>;
+  t.gemm[slot(TensorType::Q5_1)] = &gemm32<FmtQ5_1>;
+  t.gemm[slot(TensorType::Q8_0)] = &gemm32<FmtQ8_0>;
+  t.gemm[slot(TensorType::IQ4_NL)] = &gemm32<FmtIQ4_NL>;
+  t.gemm[slot(TensorType::F32)] = &gemm_float<FloatF32>;
+  t.gemm[slot(TensorType::F16)] = &gemm_float<FloatF16>;
+  t.gemm[slot(TensorType::BF16)] = &gemm_float<FloatBF16>;
+}
+
+}  // namespace
+}  // namespace minnow::kernels::detail
