@@ -107,10 +107,12 @@ bool refit_affine(const float* x, int n, const uint8_t* q, float* s, float* m) {
     offset = 0;
     scale = sxq / sqq;
   }
-  if (!(scale >= 0)) return false;
+  // Out-of-range doubles must not be narrowed to float (only reachable for |x| near FLT_MAX).
+  constexpr double kFloatMax = std::numeric_limits<float>::max();
+  if (!(scale >= 0 && scale <= kFloatMax && std::fabs(offset) <= kFloatMax)) return false;
   *s = static_cast<float>(scale);
   *m = static_cast<float>(-offset);
-  return std::isfinite(*s) && std::isfinite(*m);
+  return true;
 }
 
 void assign_affine(const float* x, int n, int nmax, float iscale, float min, uint8_t* q) {

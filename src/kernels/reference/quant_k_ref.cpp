@@ -128,7 +128,8 @@ void choose_affine(const float* x, int n, int nmax, float d, float dmin, float s
       double mean = 0;
       for (int i = 0; i < n; ++i)
         mean += static_cast<double>(scale * static_cast<float>(trial[i])) - x[i];
-      consider(sc, round_even_clamped(static_cast<float>(mean / n / dmin), 0, kmax));
+      const double m_fit = std::clamp(mean / n / dmin, 0.0, static_cast<double>(kmax));
+      consider(sc, round_even_clamped(static_cast<float>(m_fit), 0, kmax));
     }
   }
   *sc_out = best_sc;
