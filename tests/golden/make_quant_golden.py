@@ -4,7 +4,9 @@
 
 The oracle is gguf-py (pip install gguf numpy), whose gguf/quants.py is a numpy port of
 ggml's reference code. Where gguf-py has no implementation (Q8_1, Q8_K) this script holds a
-small numpy version of ggml's definition instead, noted below.
+small numpy version of ggml's definition instead, noted below. When llama-cpp-python is
+installed, every expected value is also checked against ggml itself (its libggml-base
+exports dequantize_row_* and quantize_row_*_ref), and the script stops on any difference.
 
 File layout (little-endian):
     char[4]  "MQG1"
@@ -180,6 +182,62 @@ def float_inputs(n):
     return np.concatenate([vals, ties, extra]).astype(np.float32)
 
 
+# ---- optional cross-check against ggml's own C code, as shipped in llama-cpp-python ----
+
+def load_libggml():
+    try:
+        import ctypes
+        import llama_cpp
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(llama_cpp.__file__), "lib", "libggml-base.so")
+    return ctypes.CDLL(path) if os.path.exists(path) else None
+
+
+def ggml_dequantize(lib, qtype, raw):
+    import ctypes
+    qk, _ = geometry(qtype)
+    n = raw.shape[0] * qk
+    out = np.zeros(n, np.float32)
+    src = np.ascontiguousarray(raw)
+    if qtype in (T.F16, T.BF16):
+        fn = lib.ggml_fp16_to_fp32_row if qtype == T.F16 else lib.ggml_bf16_to_fp32_row
+    else:
+        fn = getattr(lib, f"dequantize_row_{qtype.name.lower().replace('_k', '_K')}", None)
+        if fn is None:
+            return None  # ggml has no dequantize_row_q8_1
+    fn.restype = None
+    fn(src.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(n))
+    return out
+
+
+def ggml_quantize(lib, qtype, x):
+    import ctypes
+    qk, type_size = geometry(qtype)
+    out = np.zeros(x.size // qk * type_size, np.uint8)
+    src = np.ascontiguousarray(x, dtype=np.float32)
+    if qtype == T.F16:
+        fn = lib.ggml_fp32_to_fp16_row
+    elif qtype == T.BF16:
+        fn = lib.ggml_fp32_to_bf16_row_ref
+    else:
+        fn = getattr(lib, f"quantize_row_{qtype.name.lower().replace('_k', '_K')}_ref")
+    fn.restype = None
+    fn(src.ctypes.data_as(ctypes.c_void_p), out.ctypes.data_as(ctypes.c_void_p), ctypes.c_int64(x.size))
+    return out
+
+
+def cross_check(lib, qtype, raw, deq, qin, qout):
+    if lib is None:
+        return
+    ref = ggml_dequantize(lib, qtype, raw)
+    if ref is not None and not np.array_equal(ref.view(np.uint32), deq.view(np.uint32)):
+        sys.exit(f"{qtype.name}: dequantized values differ from libggml")
+    if qin is not None and qtype != T.F16:  # ggml's f16 row conversion may use F16C: skip
+        if not np.array_equal(ggml_quantize(lib, qtype, qin), np.asarray(qout).reshape(-1)):
+            sys.exit(f"{qtype.name}: quantized bytes differ from libggml")
+
+
 def write(out_dir, qtype, raw, deq, qin, qout):
     qk, type_size = geometry(qtype)
     assert deq.dtype == np.float32 and deq.size == raw.shape[0] * qk, (qtype, deq.dtype, deq.shape)
@@ -201,21 +259,25 @@ def main():
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "quants")
     os.makedirs(out_dir, exist_ok=True)
 
+    lib = load_libggml()
+
     # F16 / BF16: elements are the blocks.
     halves = random_halves(384)
     fin = float_inputs(512)
     with np.errstate(over="ignore"):  # values past 65520 become Inf, as they should
         fin_f16 = fin.astype(np.float16)
-    write(out_dir, T.F16, halves.view(np.uint8).reshape(-1, 2),
-          halves.view(np.float16).astype(np.float32), fin, fin_f16.view(np.uint8))
+    f16_deq = halves.view(np.float16).astype(np.float32)
+    cross_check(lib, T.F16, halves.view(np.uint8).reshape(-1, 2), f16_deq, None, None)
+    write(out_dir, T.F16, halves.view(np.uint8).reshape(-1, 2), f16_deq, fin, fin_f16.view(np.uint8))
 
     bf = RNG.integers(0, 1 << 16, size=384, dtype=np.uint32).astype(np.uint16)
     bf = bf[((bf >> 7) & 0xFF) != 0xFF]
     bf_in = np.concatenate([fin, np.array([np.nan, -np.nan], np.float32),
                             np.array([0x7F800001, 0xFFBFFFFF], np.uint32).view(np.float32)])
-    write(out_dir, T.BF16, bf.view(np.uint8).reshape(-1, 2),
-          gguf.quants.dequantize(bf.view(np.uint8), T.BF16).reshape(-1), bf_in,
-          gguf.quants.quantize(bf_in, T.BF16))
+    bf_deq = gguf.quants.dequantize(bf.view(np.uint8), T.BF16).reshape(-1)
+    bf_out = gguf.quants.quantize(bf_in, T.BF16)
+    cross_check(lib, T.BF16, bf.view(np.uint8).reshape(-1, 2), bf_deq, bf_in, bf_out)
+    write(out_dir, T.BF16, bf.view(np.uint8).reshape(-1, 2), bf_deq, bf_in, bf_out)
 
     gguf_quantizes = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0}
     for qtype in [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q8_1, T.Q2_K, T.Q3_K, T.Q4_K,
@@ -238,9 +300,12 @@ def main():
         elif qtype == T.Q8_K:
             qin = quantize_input(qtype)
             qout = quantize_q8_k(qin)
+        cross_check(lib, qtype, raw, deq, qin, qout)
         write(out_dir, qtype, raw, deq, qin, qout)
+    checked = (f"; all cross-checked against libggml from llama-cpp-python "
+               f"{importlib.metadata.version('llama_cpp_python')}" if lib else "")
     print(f"wrote goldens to {out_dir} with gguf {importlib.metadata.version('gguf')}, "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}{checked}")
 
 
 if __name__ == "__main__":
