@@ -399,6 +399,199 @@ void gemm_float(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_ro
   }
 }
 
+// ---------------------------------------------------------------------------------------
+// K-quant formats × Q8_K activations (super-blocks of 256).
+//
+// The sub-block scales are small integers, so they are applied in the integer domain: a
+// sub-block's products are summed in pairs into i16 by maddubs (weights unsigned, activations
+// signed), then multiplied by the sub-block scale and summed in pairs into i32 by one madd
+// (or vpdpwssd) against a vector holding that scale in every i16 lane. One super-block thus
+// ends as 8 i32 lanes, converted and scaled by d_w·d_a once. Offsets (the mins of Q4_K /
+// Q5_K / Q2_K, the -32 of Q6_K, the -4 of Q3_K) need Σ a over each sub-block: the Q8_K block
+// carries those sums (bsums), so they cost one madd per super-block instead of touching the
+// weights' q.
+
+// Broadcast i16 lane j of each 128-bit half of v to the whole half (a byte shuffle).
+inline __m256i broadcast_i16(__m256i v, int j) {
+  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
+}
+
+inline float q8k_d(const uint8_t* ab) {
+  float d;
+  std::memcpy(&d, ab, 4);
+  return d;
+}
+inline const uint8_t* q8k_qs(const uint8_t* ab) { return ab + 4; }
+inline __m256i q8k_bsums(const uint8_t* ab) { return loadu256(ab + 4 + kQK_K); }
+
+// Q4_K / Q5_K packed scales (12 bytes) -> 8 scales and 8 mins as bytes. Pairs 0..3 are the
+// low 6 bits of bytes 0..3 / 4..7; pairs 4..7 take their low 4 bits from bytes 8..11 and
+// their top 2 bits from the top of bytes 0..3 / 4..7. Done on 32-bit words, 4 at a time.
+inline void unpack_k4_scales(const uint8_t* s, uint64_t* sc, uint64_t* m) {
+  const uint32_t a = load_u32(s), b = load_u32(s + 4), c = load_u32(s + 8);
+  const uint32_t sc_lo = a & 0x3f3f3f3fu, m_lo = b & 0x3f3f3f3fu;
+  const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+  const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+  *sc = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
+  *m = m_lo | (static_cast<uint64_t>(m_hi) << 32);
+}
+
+// Shared by Q4_K and Q5_K: 8 sub-blocks of 32, x = d·sc·q - dmin·m.
+// Layout: d, dmin (f16), 12 bytes of scales, [Q5_K: qh 32 bytes], qs 128 bytes: sub-blocks
+// 2p and 2p+1 share qs[32p..32p+31] (low / high nibbles); Q5_K's fifth bit of element l of
+// sub-block j is bit j of qh[l].
+template <bool kFifthBit>
+struct FmtK4 {
+  static constexpr size_t kBytes = kFifthBit ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
+  static constexpr size_t kQs = kFifthBit ? 48 : 16;
+
+  template <int R, int C>
+  static void superblock(const uint8_t* const* wb, const uint8_t* const* ab, __m256 (&acc)[R][C]) {
+    __m256i scales[R];  // 8 i16 scales, in both halves
+    __m256i iacc[R][C];
+    for (int r = 0; r < R; ++r) {
+      uint64_t sc, m;
+      unpack_k4_scales(wb[r] + 4, &sc, &m);
+      scales[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc))));
+      // mins, each repeated for the two bsums (16 elements each) of its sub-block
+      const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m)));
+      const __m256i mins = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+      for (int c = 0; c < C; ++c) {
+        // The mins term -dmin·da·Σ m·bsum goes straight into the f32 accumulator.
+        iacc[r][c] = _mm256_setzero_si256();
+        const __m256 mins_f = _mm256_cvtepi32_ps(_mm256_madd_epi16(q8k_bsums(ab[c]), mins));
+        const float dmin_da = h2f(wb[r] + 2) * q8k_d(ab[c]);
+        acc[r][c] = _mm256_fnmadd_ps(mins_f, _mm256_set1_ps(dmin_da), acc[r][c]);
+      }
+    }
+    for (int p = 0; p < 4; ++p) {
+      __m256i lo[R], hi[R];
+      for (int r = 0; r < R; ++r) {
+        const __m256i qv = loadu256(wb[r] + kQs + 32 * p);
+        lo[r] = _mm256_and_si256(qv, _mm256_set1_epi8(0x0F));
+        hi[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), _mm256_set1_epi8(0x0F));
+        if constexpr (kFifthBit) {
+          const __m256i qh = loadu256(wb[r] + 16);
+          // bit 2p of qh[l] -> 0x10 of element l of sub-block 2p; bit 2p+1 -> sub-block 2p+1
+          lo[r] = _mm256_or_si256(lo[r], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * p), 4), _mm256_set1_epi8(0x10)));
+          hi[r] = _mm256_or_si256(hi[r], _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, 2 * p + 1), 4), _mm256_set1_epi8(0x10)));
+        }
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i a0 = loadu256(q8k_qs(ab[c]) + 64 * p);
+        const __m256i a1 = loadu256(q8k_qs(ab[c]) + 64 * p + 32);
+        for (int r = 0; r < R; ++r) {
+          iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(lo[r], a0), broadcast_i16(scales[r], 2 * p));
+          iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(hi[r], a1), broadcast_i16(scales[r], 2 * p + 1));
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const float dw = h2f(wb[r]);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+  }
+};
+
+// Q6_K: 16 sub-blocks of 16, x = d·sc·(q - 32), q 6-bit, sc int8.
+// Layout: ql 128 bytes, qh 64 bytes, scales 16 bytes, d. Per 128-element half h, quarter k
+// (32 elements) has its low 4 bits in ql[64h + 32(k%2) + l] (low nibble for k < 2, high for
+// k >= 2) and its top 2 bits in qh[32h + l] at bit 2k. A quarter spans sub-blocks 2(4h+k) and
+// 2(4h+k)+1: after maddubs its first 8 i16 lanes (elements 0..15, lower half) belong to the
+// first, the upper half to the second, so its scale vector holds one scale per half.
+struct FmtQ6_K {
+  static constexpr size_t kBytes = sizeof(BlockQ6_K);
+
+  template <int R, int C>
+  static void superblock(const uint8_t* const* wb, const uint8_t* const* ab, __m256 (&acc)[R][C]) {
+    __m256i sc16[R];  // 16 scales as i16, in order
+    __m256i iacc[R][C];
+    for (int r = 0; r < R; ++r) {
+      sc16[r] = _mm256_cvtepi8_epi16(loadu128(wb[r] + 192));
+      for (int c = 0; c < C; ++c) {
+        // the -32 offset: -32·Σ sc·bsum
+        const __m256i off = _mm256_madd_epi16(q8k_bsums(ab[c]), sc16[r]);
+        iacc[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        __m256i q[R], scale[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i ql = loadu256(wb[r] + 64 * h + 32 * (k % 2));
+          const __m256i qh = loadu256(wb[r] + 128 + 32 * h);
+          const __m256i low = k < 2 ? _mm256_and_si256(ql, _mm256_set1_epi8(0x0F))
+                                    : _mm256_and_si256(_mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+          // bits 2k, 2k+1 of qh -> bits 4, 5
+          const __m256i high = 2 * k <= 4 ? _mm256_slli_epi16(qh, 4 - 2 * k) : _mm256_srli_epi16(qh, 2 * k - 4);
+          q[r] = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
+          // scales of sub-blocks 2qi (lower half) and 2qi+1 (upper half), qi = 4h + k: the
+          // pair is dword qi of sc16; broadcast it, then pick its low / high i16 per half.
+          const __m256i pair = _mm256_permutevar8x32_epi32(sc16[r], _mm256_set1_epi32(4 * h + k));
+          scale[r] = _mm256_shuffle_epi8(pair, _mm256_set_epi64x(0x0302030203020302, 0x0302030203020302,
+                                                                 0x0100010001000100, 0x0100010001000100));
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m256i av = loadu256(q8k_qs(ab[c]) + 128 * h + 32 * k);
+          for (int r = 0; r < R; ++r) iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(q[r], av), scale[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const float dw = h2f(wb[r] + 208);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+  }
+};
+
+template <class F, int R, int C>
+void tile_k(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nsb, float* y,
+            int64_t ldy) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  for (int64_t sb = 0; sb < nsb; ++sb) {
+    const uint8_t* wb[R];
+    const uint8_t* ab[C];
+    for (int r = 0; r < R; ++r) wb[r] = w + r * w_row_bytes + sb * F::kBytes;
+    for (int c = 0; c < C; ++c) ab[c] = a.q + c * a.row_bytes + sb * sizeof(BlockQ8_K);
+    F::template superblock<R, C>(wb, ab, acc);
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
+  }
+}
+
+template <class F, int kRows, int kCols>
+struct KernelK {
+  static constexpr int kR = kRows, kC = kCols;
+  size_t w_row_bytes;
+  int64_t nsb;
+  int64_t ldy;
+  template <int R, int C>
+  void tile(const uint8_t* w, const Activations& a, float* y) const {
+    tile_k<F, R, C>(w, w_row_bytes, a, nsb, y, ldy);
+  }
+};
+
+template <class F>
+void gemm_k(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
+            const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
+  const int64_t nsb = cols / kQK_K;
+  if (n_batch == 1) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelK<F, 2, 1>{w_row_bytes, nsb, ldy});
+  } else if constexpr (kRegs == 32) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelK<F, 2, 4>{w_row_bytes, nsb, ldy});
+  } else {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, KernelK<F, 2, 2>{w_row_bytes, nsb, ldy});
+  }
+}
+
 // Fills the 256-bit kernels of this target into a table.
 inline void fill_gemm256(KernelTable& t) {
   t.gemm[slot(TensorType::Q4_0)] = &gemm32<FmtQ4_0>;
@@ -407,6 +600,9 @@ inline void fill_gemm256(KernelTable& t) {
   t.gemm[slot(TensorType::Q5_1)] = &gemm32<FmtQ5_1>;
   t.gemm[slot(TensorType::Q8_0)] = &gemm32<FmtQ8_0>;
   t.gemm[slot(TensorType::IQ4_NL)] = &gemm32<FmtIQ4_NL>;
+  t.gemm[slot(TensorType::Q4_K)] = &gemm_k<FmtK4<false>>;
+  t.gemm[slot(TensorType::Q5_K)] = &gemm_k<FmtK4<true>>;
+  t.gemm[slot(TensorType::Q6_K)] = &gemm_k<FmtQ6_K>;
   t.gemm[slot(TensorType::F32)] = &gemm_float<FloatF32>;
   t.gemm[slot(TensorType::F16)] = &gemm_float<FloatF16>;
   t.gemm[slot(TensorType::BF16)] = &gemm_float<FloatBF16>;
