@@ -11,6 +11,6 @@ ensure_apt
 step "fetching models into ${MINNOW_CACHE:-$HOME/.cache/minnow/models}"
 ensure_models
 step "building Release: build/minnow"
-build_release
+build_release minnow
 step "build/minnow inspect smollm2:135m"
 build/minnow inspect smollm2:135m

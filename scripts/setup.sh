@@ -45,21 +45,17 @@ ensure_models() {
 }
 
 # configure_and_build DIR TARGET... -- CMAKE_ARGS...
-# Configures only when DIR has no cache yet (later runs re-configure by themselves when a
-# CMakeLists.txt changes) or when the wanted options differ from the cached ones.
+# Configures every time: it takes a second or two, changes nothing when nothing changed (so
+# nothing is rebuilt), and makes targets added since the last run known before they are asked
+# for. The log stays in DIR/configure.log and is shown on failure.
 configure_and_build() {
   local dir="$1"; shift
-  local targets=() args=()
+  local targets=()
   while (($#)) && [[ "$1" != -- ]]; do targets+=("$1"); shift; done
   (($#)) && shift
-  args=("$@")
-  local stamp="$dir/.minnow-configure-args" want="${args[*]}"
-  if [[ ! -f "$dir/CMakeCache.txt" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    mkdir -p "$dir"
-    cmake -S "$MINNOW_ROOT" -B "$dir" "${args[@]}" >"$dir/configure.log" 2>&1 ||
-      { cat "$dir/configure.log"; return 1; }
-    echo "$want" >"$stamp"
-  fi
+  mkdir -p "$dir"
+  cmake -S "$MINNOW_ROOT" -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log"; return 1; }
   local t=()
   for x in "${targets[@]}"; do t+=(--target "$x"); done
   cmake --build "$dir" -j "$MINNOW_JOBS" "${t[@]}"
@@ -69,9 +65,10 @@ configure_and_build() {
 # (add it here).
 MINNOW_RELEASE_TARGETS=(minnow gguf_write_sample)
 
+# build_release [TARGET...]: the given targets, by default MINNOW_RELEASE_TARGETS.
 build_release() {
-  configure_and_build "$MINNOW_ROOT/build" "${MINNOW_RELEASE_TARGETS[@]}" -- \
-    -DCMAKE_BUILD_TYPE=Release
+  (($#)) || set -- "${MINNOW_RELEASE_TARGETS[@]}"
+  configure_and_build "$MINNOW_ROOT/build" "$@" -- -DCMAKE_BUILD_TYPE=Release
 }
 
 # The ASan + UBSan build of everything (unit tests included), build-asan/. -O1 keeps the
