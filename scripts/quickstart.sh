@@ -3,6 +3,7 @@
 # Release binary build/minnow and runs the main job on the default model. Safe to run again: it
 # downloads and rebuilds only what is missing or out of date.
 set -euo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "$0")/setup.sh"
 cd "$MINNOW_ROOT"
 

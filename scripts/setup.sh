@@ -1,5 +1,7 @@
+# shellcheck shell=bash
 # Shared steps of scripts/quickstart.sh and scripts/test.sh; source it, don't run it.
 # Every step is idempotent: it checks what is there and does only what is missing or stale.
+# Each returns non-zero on failure without relying on `set -e` (test.sh runs them in `if`).
 #
 # Environment:
 #   MINNOW_CACHE   model cache (default ~/.cache/minnow/models)
@@ -13,7 +15,6 @@ MINNOW_JOBS="${MINNOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 MINNOW_VENV="${MINNOW_VENV:-$HOME/.cache/minnow/venv}"
 
 step() { printf '\n==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Installs the packages of scripts/apt-packages.txt that are not installed yet.
 ensure_apt() {
@@ -31,12 +32,13 @@ ensure_apt() {
   step "installing apt packages: ${missing[*]}"
   local sudo=()
   if ((EUID != 0)); then
-    command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+    command -v sudo >/dev/null ||
+      { echo "error: need root or sudo to install: ${missing[*]}" >&2; return 1; }
     sudo=(sudo)
   fi
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
-    "${missing[@]}"
+  "${sudo[@]}" apt-get update -qq || return 1
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
 # Fetches and checks the models of scripts/models.tsv (see scripts/fetch_models.py).
@@ -87,9 +89,9 @@ ensure_venv() {
     echo "python test venv: current ($MINNOW_VENV)"
     return 0
   fi
-  step "creating the Python test venv in $MINNOW_VENV"
+  echo "creating the venv"
   rm -rf "$MINNOW_VENV"
-  python3 -m venv "$MINNOW_VENV"
-  "$MINNOW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-  echo "$want" >"$stamp"
+  python3 -m venv "$MINNOW_VENV" &&
+    "$MINNOW_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" &&
+    echo "$want" >"$stamp"
 }

@@ -6,8 +6,9 @@
 #      check it against independent readers, in a venv with scripts/requirements-test.txt.
 # Ends with PASSED or FAILED and a non-zero exit status on any failure.
 set -uo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "$0")/setup.sh"
-cd "$MINNOW_ROOT"
+cd "$MINNOW_ROOT" || exit 1
 
 failed=()
 run() {  # run NAME COMMAND...: runs a stage, remembers a failure and goes on
@@ -16,11 +17,21 @@ run() {  # run NAME COMMAND...: runs a stage, remembers a failure and goes on
   "$@" || { failed+=("$name"); printf '\n*** %s failed\n' "$name"; return 1; }
 }
 
-set -e
-step "checking Debian packages"; ensure_apt
-step "fetching models"; ensure_models
-step "Python test tools"; ensure_venv
-set +e
+finish() {
+  echo
+  if ((${#failed[@]})); then
+    echo "minnow tests: FAILED (${failed[*]})"
+    exit 1
+  fi
+  echo "minnow tests: PASSED"
+}
+
+# Without these nothing below can run.
+if ! { run "checking Debian packages" ensure_apt &&
+  run "fetching models" ensure_models &&
+  run "Python test tools: $MINNOW_VENV" ensure_venv; }; then
+  finish
+fi
 
 if run "build (ASan + UBSan): build-asan" build_asan; then
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}" \
@@ -32,9 +43,4 @@ if run "build (Release): build/minnow" build_release; then
     run "Python tests (pytest tests/python)" "$MINNOW_VENV/bin/python" -m pytest -q tests/python
 fi
 
-echo
-if ((${#failed[@]})); then
-  echo "minnow tests: FAILED (${failed[*]})"
-  exit 1
-fi
-echo "minnow tests: PASSED"
+finish
