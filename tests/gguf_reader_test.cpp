@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/gguf_check.h"
 #include "gguf/gguf.h"
 
 namespace minnow::gguf {
@@ -37,7 +38,8 @@ void save_seed(const std::vector<uint8_t>& bytes, const std::string& prefix) {
   if (n) path += '_' + std::to_string(n);
   path += ".gguf";
   std::ofstream(path, std::ios::binary)
-      .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+      .write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
 }
 
 // A parse over an exact-size heap copy, so that ASan flags any read past the end.
@@ -180,8 +182,8 @@ TEST(GgufHeader, TensorCountTooLargeForFile) {
   Bytes b;
   b.header(1000, 0);
   b.fill(100);
-  expect_error(b.bytes(), at("tensor count", 8) +
-                              "1000 tensors cannot fit in the 100 bytes left in the file");
+  expect_error(b.bytes(),
+               at("tensor count", 8) + "1000 tensors cannot fit in the 100 bytes left in the file");
   Bytes huge;
   huge.header(0xFFFFFFFFFFFFFFFFull, 0);
   expect_error(huge.bytes(), at("tensor count", 8) + "18446744073709551615 tensors cannot fit");
@@ -246,7 +248,8 @@ TEST(GgufMetadata, KeyLongerThanSpecLimit) {
   b.header(0, 1);
   b.key(std::string(70000, 'k'), ValueType::U8);
   b.u8(1);
-  expect_error(b.bytes(), at("key of metadata entry 0", 24) + "length 70000 exceeds the limit of 65535");
+  expect_error(b.bytes(),
+               at("key of metadata entry 0", 24) + "length 70000 exceeds the limit of 65535");
 }
 
 TEST(GgufMetadata, EmptyKey) {
@@ -608,8 +611,8 @@ TEST(GgufTensors, UnknownType) {
     f.set_u32(i.type, raw);
     f.pad(32);
     f.fill(128);
-    expect_error(f.bytes(), at("type of tensor 'w'", i.type) + "unknown tensor type " +
-                                std::to_string(raw));
+    expect_error(f.bytes(),
+                 at("type of tensor 'w'", i.type) + "unknown tensor type " + std::to_string(raw));
   }
 }
 
@@ -729,8 +732,7 @@ Writer every_type_writer(uint32_t alignment) {
   w.add_array_raw("t.bools", ValueType::BOOL, 3, bools);
   static const int32_t row0[] = {1, 2, 3};
   w.add_value("t.nested",
-              array_of_arrays({numeric_array(ValueType::I32, 3, row0),
-                               string_array({"x", "yz"}),
+              array_of_arrays({numeric_array(ValueType::I32, 3, row0), string_array({"x", "yz"}),
                                array_of_arrays({numeric_array(ValueType::U8, 0, nullptr)})}));
   return w;
 }
@@ -741,8 +743,8 @@ void add_tensors(Writer& w) {
   auto q8 = iota_bytes(34 * 3, 9);  // Q8_0 [32, 3]: 3 blocks of 34 bytes
   ASSERT_TRUE(w.add_tensor("b.q8_0", TensorType::Q8_0, {32, 3}, q8.data(), q8.size()).ok());
   auto q4k = iota_bytes(144 * 2, 3);  // Q4_K [256, 1, 2, 1]
-  ASSERT_TRUE(w.add_tensor("c.q4_k", TensorType::Q4_K, {256, 1, 2, 1}, q4k.data(), q4k.size())
-                  .ok());
+  ASSERT_TRUE(
+      w.add_tensor("c.q4_k", TensorType::Q4_K, {256, 1, 2, 1}, q4k.data(), q4k.size()).ok());
   auto f16 = iota_bytes(2 * 3, 5);  // F16 [3]: 6 bytes, so the next tensor needs padding
   ASSERT_TRUE(w.add_tensor("d.f16", TensorType::F16, {3}, f16.data(), f16.size()).ok());
 }
@@ -998,33 +1000,9 @@ TEST(GgufTruncation, EveryPrefixFailsCleanlyOrIsComplete) {
 std::string model_file(const char* name) {
   const char* cache = std::getenv("MINNOW_CACHE");
   const char* home = std::getenv("HOME");
-  std::string dir = cache && *cache ? cache : std::string(home ? home : "") + "/.cache/minnow/models";
+  std::string dir =
+      cache && *cache ? cache : std::string(home ? home : "") + "/.cache/minnow/models";
   return dir + "/" + name;
-}
-
-::testing::AssertionResult same_value(const Value& a, const Value& b) {
-  auto fail = [&](const std::string& what) {
-    return ::testing::AssertionFailure() << what << " differs (value at offset " << a.file_offset
-                                         << ")";
-  };
-  if (a.type != b.type) return fail("type");
-  if (a.type != ValueType::ARRAY) {
-    if (a.u64 != b.u64 || a.i64 != b.i64 || a.str != b.str) return fail("scalar");
-    if (std::memcmp(&a.f64, &b.f64, sizeof a.f64) != 0) return fail("float");
-    return ::testing::AssertionSuccess();
-  }
-  if (a.elem_type != b.elem_type || a.count != b.count) return fail("element type or count");
-  if (a.strings != b.strings) return fail("strings");
-  if (value_type_size(a.elem_type) &&
-      std::memcmp(a.elems, b.elems, a.count * value_type_size(a.elem_type)) != 0) {
-    return fail("elements");
-  }
-  if (a.items.size() != b.items.size()) return fail("items");
-  for (size_t i = 0; i < a.items.size(); ++i) {
-    auto r = same_value(a.items[i], b.items[i]);
-    if (!r) return r;
-  }
-  return ::testing::AssertionSuccess();
 }
 
 // `v` with every array cut to at most `max` elements (0 keeps them whole).
@@ -1075,7 +1053,7 @@ void check_real_model(const char* file, const char* arch) {
   ASSERT_EQ(copy->metadata().size(), model.metadata().size());
   for (size_t i = 0; i < model.metadata().size(); ++i) {
     EXPECT_EQ(copy->metadata()[i].key, model.metadata()[i].key);
-    EXPECT_TRUE(same_value(copy->metadata()[i].value, model.metadata()[i].value))
+    EXPECT_TRUE(gguf_fuzz::same_value(copy->metadata()[i].value, model.metadata()[i].value))
         << model.metadata()[i].key;
   }
   ASSERT_EQ(copy->tensors().size(), model.tensors().size());
@@ -1147,8 +1125,10 @@ TEST(GgufAccessors, MissingKeyAndWrongType) {
                 .error()
                 .find("is an array of string, expected an array of f32"),
             std::string::npos);
-  EXPECT_NE(f.get_array("llama.block_count", ValueType::U32).error().find("has type u32, expected "
-                                                                          "array"),
+  EXPECT_NE(f.get_array("llama.block_count", ValueType::U32)
+                .error()
+                .find("has type u32, expected "
+                      "array"),
             std::string::npos);
 }
 

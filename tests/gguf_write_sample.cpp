@@ -20,10 +20,9 @@
 #include <cstring>
 #include <iostream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "gguf/gguf.h"
 
@@ -79,13 +78,20 @@ json array_json(const Value& v) {
 json value_json(std::string_view key, const Value& v) {
   json j = {{"key", std::string(key)}, {"type", minnow::gguf::value_type_name(v.type)}};
   switch (v.type) {
-    case ValueType::U8: case ValueType::U16: case ValueType::U32: case ValueType::U64:
+    case ValueType::U8:
+    case ValueType::U16:
+    case ValueType::U32:
+    case ValueType::U64:
       j["value"] = v.u64;
       break;
-    case ValueType::I8: case ValueType::I16: case ValueType::I32: case ValueType::I64:
+    case ValueType::I8:
+    case ValueType::I16:
+    case ValueType::I32:
+    case ValueType::I64:
       j["value"] = v.i64;
       break;
-    case ValueType::F32: case ValueType::F64:
+    case ValueType::F32:
+    case ValueType::F64:
       j["value"] = float_json(v.f64);
       break;
     case ValueType::BOOL:
@@ -198,10 +204,9 @@ std::vector<std::pair<std::string, Value>> sample_metadata() {
       {"sample.arr_bool", numeric_array(VT::BOOL, 4, kBools)},
       {"sample.arr_string",
        minnow::gguf::string_array({"<s>", "", "\xe2\x96\x81hello", "a b\nc", "\xe4\xb8\xad"})},
-      {"sample.arr_nested_i32",
-       minnow::gguf::array_of_arrays({numeric_array(VT::I32, 3, kRow0),
-                                      numeric_array(VT::I32, 1, kRow1),
-                                      numeric_array(VT::I32, 2, kRow2)})},
+      {"sample.arr_nested_i32", minnow::gguf::array_of_arrays({numeric_array(VT::I32, 3, kRow0),
+                                                               numeric_array(VT::I32, 1, kRow1),
+                                                               numeric_array(VT::I32, 2, kRow2)})},
       {"sample.arr_nested_string",
        minnow::gguf::array_of_arrays(
            {minnow::gguf::string_array({"ab", "c"}), minnow::gguf::string_array({"def"})})},
@@ -274,8 +279,8 @@ int cmd_write(const std::string& path, uint32_t alignment, uint32_t version) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
     return 1;
   }
-  json out = {{"version", version}, {"alignment", alignment}, {"metadata", meta},
-              {"tensors", tensors}};
+  json out = {
+      {"version", version}, {"alignment", alignment}, {"metadata", meta}, {"tensors", tensors}};
   std::cout << out.dump(1) << "\n";
   return 0;
 }
@@ -296,8 +301,11 @@ int cmd_dump(const std::string& path) {
     j["offset"] = t.offset;
     tensors.push_back(j);
   }
-  json out = {{"version", f.version()}, {"alignment", f.alignment()},
-              {"data_offset", f.data_offset()}, {"metadata", meta}, {"tensors", tensors}};
+  json out = {{"version", f.version()},
+              {"alignment", f.alignment()},
+              {"data_offset", f.data_offset()},
+              {"metadata", meta},
+              {"tensors", tensors}};
   std::cout << out.dump(1) << "\n";
   return 0;
 }
@@ -307,7 +315,9 @@ int cmd_types() {
   for (uint32_t id = 0; id < 256; ++id) {
     auto tt = minnow::tensor_type_traits(id);
     if (!tt) continue;
-    out.push_back({{"name", std::string(tt->name)}, {"id", id}, {"block_elems", tt->block_elems},
+    out.push_back({{"name", std::string(tt->name)},
+                   {"id", id},
+                   {"block_elems", tt->block_elems},
                    {"block_bytes", tt->block_bytes}});
   }
   std::cout << out.dump(1) << "\n";

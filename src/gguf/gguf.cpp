@@ -96,9 +96,9 @@ class Cursor {
                       std::to_string(remaining()) + " bytes left)");
     }
     if (len > max_len) {
-      return fail(at, field,
-                  "length " + std::to_string(len) + " exceeds the limit of " +
-                      std::to_string(max_len));
+      return fail(
+          at, field,
+          "length " + std::to_string(len) + " exceeds the limit of " + std::to_string(max_len));
     }
     *out = std::string_view(reinterpret_cast<const char*>(data_ + pos_), len);
     pos_ += len;
@@ -131,16 +131,26 @@ class ValueReader {
     out->file_offset = c_.pos();
     auto field = [&] { return "value of " + name; };
     switch (type) {
-      case ValueType::U8: return read_scalar<uint8_t>(field, &out->u64);
-      case ValueType::I8: return read_scalar<int8_t>(field, &out->i64);
-      case ValueType::U16: return read_scalar<uint16_t>(field, &out->u64);
-      case ValueType::I16: return read_scalar<int16_t>(field, &out->i64);
-      case ValueType::U32: return read_scalar<uint32_t>(field, &out->u64);
-      case ValueType::I32: return read_scalar<int32_t>(field, &out->i64);
-      case ValueType::U64: return read_scalar<uint64_t>(field, &out->u64);
-      case ValueType::I64: return read_scalar<int64_t>(field, &out->i64);
-      case ValueType::F32: return read_scalar<float>(field, &out->f64);
-      case ValueType::F64: return read_scalar<double>(field, &out->f64);
+      case ValueType::U8:
+        return read_scalar<uint8_t>(field, &out->u64);
+      case ValueType::I8:
+        return read_scalar<int8_t>(field, &out->i64);
+      case ValueType::U16:
+        return read_scalar<uint16_t>(field, &out->u64);
+      case ValueType::I16:
+        return read_scalar<int16_t>(field, &out->i64);
+      case ValueType::U32:
+        return read_scalar<uint32_t>(field, &out->u64);
+      case ValueType::I32:
+        return read_scalar<int32_t>(field, &out->i64);
+      case ValueType::U64:
+        return read_scalar<uint64_t>(field, &out->u64);
+      case ValueType::I64:
+        return read_scalar<int64_t>(field, &out->i64);
+      case ValueType::F32:
+        return read_scalar<float>(field, &out->f64);
+      case ValueType::F64:
+        return read_scalar<double>(field, &out->f64);
       case ValueType::BOOL: {
         uint8_t v = 0;
         MINNOW_RETURN_IF_ERROR(c_.read(field, &v));
@@ -187,14 +197,15 @@ class ValueReader {
     at = c_.pos();
     MINNOW_RETURN_IF_ERROR(c_.read(count_field, &out->count));
     uint32_t elem_size = value_type_size(out->elem_type);
-    uint64_t min_elem = elem_size ? elem_size
-                        : out->elem_type == ValueType::STRING ? kMinStringBytes
-                                                              : kMinArrayBytes;
+    // Each element takes at least this many bytes, which bounds the count by what is left.
+    uint64_t min_elem = elem_size;
+    if (out->elem_type == ValueType::STRING) min_elem = kMinStringBytes;
+    if (out->elem_type == ValueType::ARRAY) min_elem = kMinArrayBytes;
     if (out->count > c_.remaining() / min_elem) {
       return c_.fail(at, count_field,
                      "length " + std::to_string(out->count) + " x " + std::to_string(min_elem) +
-                         " bytes runs past the end of the file (" +
-                         std::to_string(c_.remaining()) + " bytes left)");
+                         " bytes runs past the end of the file (" + std::to_string(c_.remaining()) +
+                         " bytes left)");
     }
 
     if (elem_size) {
@@ -203,8 +214,9 @@ class ValueReader {
       if (out->elem_type == ValueType::BOOL) {
         for (uint64_t i = 0; i < out->count; ++i) {
           if (out->elems[i] > 1) {
-            return c_.fail(elems_at + i, [&] { return element_name(name, i); },
-                           "bool has value " + std::to_string(out->elems[i]) + " (not 0 or 1)");
+            return c_.fail(
+                elems_at + i, [&] { return element_name(name, i); },
+                "bool has value " + std::to_string(out->elems[i]) + " (not 0 or 1)");
           }
         }
       }
@@ -216,8 +228,7 @@ class ValueReader {
       out->strings.reserve(std::min(out->count, kMaxReserve));
       for (uint64_t i = 0; i < out->count; ++i) {
         std::string_view s;
-        MINNOW_RETURN_IF_ERROR(
-            c_.read_string([&] { return element_name(name, i); }, &s, kNoLimit));
+        MINNOW_RETURN_IF_ERROR(c_.read_string([&] { return element_name(name, i); }, &s, kNoLimit));
         out->strings.push_back(s);
       }
       return Status();
@@ -272,19 +283,32 @@ uint64_t offset_field_at(const TensorInfo& t) {
 
 std::string_view value_type_name(ValueType type) {
   switch (type) {
-    case ValueType::U8: return "u8";
-    case ValueType::I8: return "i8";
-    case ValueType::U16: return "u16";
-    case ValueType::I16: return "i16";
-    case ValueType::U32: return "u32";
-    case ValueType::I32: return "i32";
-    case ValueType::F32: return "f32";
-    case ValueType::BOOL: return "bool";
-    case ValueType::STRING: return "string";
-    case ValueType::ARRAY: return "array";
-    case ValueType::U64: return "u64";
-    case ValueType::I64: return "i64";
-    case ValueType::F64: return "f64";
+    case ValueType::U8:
+      return "u8";
+    case ValueType::I8:
+      return "i8";
+    case ValueType::U16:
+      return "u16";
+    case ValueType::I16:
+      return "i16";
+    case ValueType::U32:
+      return "u32";
+    case ValueType::I32:
+      return "i32";
+    case ValueType::F32:
+      return "f32";
+    case ValueType::BOOL:
+      return "bool";
+    case ValueType::STRING:
+      return "string";
+    case ValueType::ARRAY:
+      return "array";
+    case ValueType::U64:
+      return "u64";
+    case ValueType::I64:
+      return "i64";
+    case ValueType::F64:
+      return "f64";
   }
   return "?";
 }
@@ -293,11 +317,24 @@ bool is_valid_value_type(uint32_t raw) { return raw <= static_cast<uint32_t>(Val
 
 uint32_t value_type_size(ValueType type) {
   switch (type) {
-    case ValueType::U8: case ValueType::I8: case ValueType::BOOL: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: return 8;
-    case ValueType::STRING: case ValueType::ARRAY: return 0;
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::BOOL:
+      return 1;
+    case ValueType::U16:
+    case ValueType::I16:
+      return 2;
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::F32:
+      return 4;
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64:
+      return 8;
+    case ValueType::STRING:
+    case ValueType::ARRAY:
+      return 0;
   }
   return 0;
 }
@@ -305,27 +342,43 @@ uint32_t value_type_size(ValueType type) {
 double Value::elem_f64(uint64_t i) const {
   const uint8_t* p = elems + i * value_type_size(elem_type);
   switch (elem_type) {
-    case ValueType::F32: return load<float>(p);
-    case ValueType::F64: return load<double>(p);
-    case ValueType::U64: return static_cast<double>(load<uint64_t>(p));
-    default: return static_cast<double>(elem_i64(i));
+    case ValueType::F32:
+      return load<float>(p);
+    case ValueType::F64:
+      return load<double>(p);
+    case ValueType::U64:
+      return static_cast<double>(load<uint64_t>(p));
+    default:
+      return static_cast<double>(elem_i64(i));
   }
 }
 
 int64_t Value::elem_i64(uint64_t i) const {
   const uint8_t* p = elems + i * value_type_size(elem_type);
   switch (elem_type) {
-    case ValueType::U8: case ValueType::BOOL: return load<uint8_t>(p);
-    case ValueType::I8: return load<int8_t>(p);
-    case ValueType::U16: return load<uint16_t>(p);
-    case ValueType::I16: return load<int16_t>(p);
-    case ValueType::U32: return load<uint32_t>(p);
-    case ValueType::I32: return load<int32_t>(p);
-    case ValueType::U64: return static_cast<int64_t>(load<uint64_t>(p));
-    case ValueType::I64: return load<int64_t>(p);
-    case ValueType::F32: return saturate_to_i64(load<float>(p));
-    case ValueType::F64: return saturate_to_i64(load<double>(p));
-    default: return 0;
+    case ValueType::U8:
+    case ValueType::BOOL:
+      return load<uint8_t>(p);
+    case ValueType::I8:
+      return load<int8_t>(p);
+    case ValueType::U16:
+      return load<uint16_t>(p);
+    case ValueType::I16:
+      return load<int16_t>(p);
+    case ValueType::U32:
+      return load<uint32_t>(p);
+    case ValueType::I32:
+      return load<int32_t>(p);
+    case ValueType::U64:
+      return static_cast<int64_t>(load<uint64_t>(p));
+    case ValueType::I64:
+      return load<int64_t>(p);
+    case ValueType::F32:
+      return saturate_to_i64(load<float>(p));
+    case ValueType::F64:
+      return saturate_to_i64(load<double>(p));
+    default:
+      return 0;
   }
 }
 
@@ -452,9 +505,9 @@ Status File::parse_all() {
                       std::to_string(c.remaining()) + " bytes left in the file");
   }
   if (n_tensors > kMaxTensors) {
-    return c.fail(8, "tensor count",
-                  std::to_string(n_tensors) + " tensors exceed the limit of " +
-                      std::to_string(kMaxTensors));
+    return c.fail(
+        8, "tensor count",
+        std::to_string(n_tensors) + " tensors exceed the limit of " + std::to_string(kMaxTensors));
   }
   if (n_kv > c.remaining() / kMinKvBytes) {
     return c.fail(16, "metadata count",
@@ -499,9 +552,9 @@ Status File::parse_all() {
   if (const Value* a = find(kAlignmentKey)) {
     std::string field = "value of '" + std::string(kAlignmentKey) + "'";
     if (a->type != ValueType::U32) {
-      return c.fail(a->file_offset, field,
-                    "alignment has type " + std::string(value_type_name(a->type)) +
-                        ", expected u32");
+      return c.fail(
+          a->file_offset, field,
+          "alignment has type " + std::string(value_type_name(a->type)) + ", expected u32");
     }
     if (a->u64 == 0) return c.fail(a->file_offset, field, "alignment is 0");
     if ((a->u64 & (a->u64 - 1)) != 0) {
@@ -539,9 +592,9 @@ Status File::parse_all() {
     uint64_t dims_at = c.pos();
     MINNOW_RETURN_IF_ERROR(c.read("n_dims of " + tn, &t.n_dims));
     if (t.n_dims == 0 || t.n_dims > kMaxDims) {
-      return c.fail(dims_at, "n_dims of " + tn,
-                    "n_dims is " + std::to_string(t.n_dims) + ", must be 1.." +
-                        std::to_string(kMaxDims));
+      return c.fail(
+          dims_at, "n_dims of " + tn,
+          "n_dims is " + std::to_string(t.n_dims) + ", must be 1.." + std::to_string(kMaxDims));
     }
     t.n_elements = 1;
     for (uint32_t d = 0; d < t.n_dims; ++d) {
@@ -572,8 +625,8 @@ Status File::parse_all() {
     }
     if (t.n_elements / tt->block_elems > static_cast<uint64_t>(INT64_MAX) / tt->block_bytes) {
       return c.fail(dims_at + 4, "dimensions of " + tn,
-                    "byte size of " + std::to_string(t.n_elements) + " " +
-                        std::string(tt->name) + " elements overflows 63 bits");
+                    "byte size of " + std::to_string(t.n_elements) + " " + std::string(tt->name) +
+                        " elements overflows 63 bits");
     }
     t.n_bytes = t.n_elements / tt->block_elems * tt->block_bytes;
     uint64_t off_at = c.pos();
@@ -709,16 +762,21 @@ Result<uint64_t> File::get_uint(std::string_view key) const {
   const Value* v = find(key);
   if (!v) return Status::error(path_ + ": metadata key '" + printable(key) + "' is missing");
   switch (v->type) {
-    case ValueType::U8: case ValueType::U16: case ValueType::U32: case ValueType::U64:
+    case ValueType::U8:
+    case ValueType::U16:
+    case ValueType::U32:
+    case ValueType::U64:
       return v->u64;
-    case ValueType::I8: case ValueType::I16: case ValueType::I32: case ValueType::I64:
+    case ValueType::I8:
+    case ValueType::I16:
+    case ValueType::I32:
+    case ValueType::I64:
       if (v->i64 >= 0) return static_cast<uint64_t>(v->i64);
-      return key_error(key, *v,
-                       "is negative (" + std::to_string(v->i64) + "), expected an unsigned integer");
+      return key_error(
+          key, *v, "is negative (" + std::to_string(v->i64) + "), expected an unsigned integer");
     default:
-      return key_error(key, *v,
-                       "has type " + std::string(value_type_name(v->type)) +
-                           ", expected an integer");
+      return key_error(
+          key, *v, "has type " + std::string(value_type_name(v->type)) + ", expected an integer");
   }
 }
 
@@ -760,10 +818,22 @@ void Writer::begin_kv(std::string_view key, ValueType type) {
   put<uint32_t>(static_cast<uint32_t>(type));
 }
 
-void Writer::add_u8(std::string_view k, uint8_t v) { begin_kv(k, ValueType::U8); put(v); }
-void Writer::add_i8(std::string_view k, int8_t v) { begin_kv(k, ValueType::I8); put(v); }
-void Writer::add_u16(std::string_view k, uint16_t v) { begin_kv(k, ValueType::U16); put(v); }
-void Writer::add_i16(std::string_view k, int16_t v) { begin_kv(k, ValueType::I16); put(v); }
+void Writer::add_u8(std::string_view k, uint8_t v) {
+  begin_kv(k, ValueType::U8);
+  put(v);
+}
+void Writer::add_i8(std::string_view k, int8_t v) {
+  begin_kv(k, ValueType::I8);
+  put(v);
+}
+void Writer::add_u16(std::string_view k, uint16_t v) {
+  begin_kv(k, ValueType::U16);
+  put(v);
+}
+void Writer::add_i16(std::string_view k, int16_t v) {
+  begin_kv(k, ValueType::I16);
+  put(v);
+}
 void Writer::add_u32(std::string_view k, uint32_t v) {
   if (k == kAlignmentKey && v != alignment_ && problem_.empty()) {
     problem_ = "general.alignment " + std::to_string(v) + " differs from the writer's alignment " +
@@ -772,11 +842,26 @@ void Writer::add_u32(std::string_view k, uint32_t v) {
   begin_kv(k, ValueType::U32);
   put(v);
 }
-void Writer::add_i32(std::string_view k, int32_t v) { begin_kv(k, ValueType::I32); put(v); }
-void Writer::add_u64(std::string_view k, uint64_t v) { begin_kv(k, ValueType::U64); put(v); }
-void Writer::add_i64(std::string_view k, int64_t v) { begin_kv(k, ValueType::I64); put(v); }
-void Writer::add_f32(std::string_view k, float v) { begin_kv(k, ValueType::F32); put(v); }
-void Writer::add_f64(std::string_view k, double v) { begin_kv(k, ValueType::F64); put(v); }
+void Writer::add_i32(std::string_view k, int32_t v) {
+  begin_kv(k, ValueType::I32);
+  put(v);
+}
+void Writer::add_u64(std::string_view k, uint64_t v) {
+  begin_kv(k, ValueType::U64);
+  put(v);
+}
+void Writer::add_i64(std::string_view k, int64_t v) {
+  begin_kv(k, ValueType::I64);
+  put(v);
+}
+void Writer::add_f32(std::string_view k, float v) {
+  begin_kv(k, ValueType::F32);
+  put(v);
+}
+void Writer::add_f64(std::string_view k, double v) {
+  begin_kv(k, ValueType::F64);
+  put(v);
+}
 void Writer::add_bool(std::string_view k, bool v) {
   begin_kv(k, ValueType::BOOL);
   put<uint8_t>(v ? 1 : 0);
@@ -841,19 +926,45 @@ void Writer::add_value(std::string_view k, const Value& v) {
   }
   begin_kv(k, v.type);
   switch (v.type) {
-    case ValueType::U8: put<uint8_t>(static_cast<uint8_t>(v.u64)); break;
-    case ValueType::I8: put<int8_t>(static_cast<int8_t>(v.i64)); break;
-    case ValueType::U16: put<uint16_t>(static_cast<uint16_t>(v.u64)); break;
-    case ValueType::I16: put<int16_t>(static_cast<int16_t>(v.i64)); break;
-    case ValueType::U32: put<uint32_t>(static_cast<uint32_t>(v.u64)); break;
-    case ValueType::I32: put<int32_t>(static_cast<int32_t>(v.i64)); break;
-    case ValueType::U64: put<uint64_t>(v.u64); break;
-    case ValueType::I64: put<int64_t>(v.i64); break;
-    case ValueType::F32: put<float>(static_cast<float>(v.f64)); break;
-    case ValueType::F64: put<double>(v.f64); break;
-    case ValueType::BOOL: put<uint8_t>(v.u64 ? 1 : 0); break;
-    case ValueType::STRING: put_string(v.str); break;
-    case ValueType::ARRAY: put_array_body(v); break;
+    case ValueType::U8:
+      put<uint8_t>(static_cast<uint8_t>(v.u64));
+      break;
+    case ValueType::I8:
+      put<int8_t>(static_cast<int8_t>(v.i64));
+      break;
+    case ValueType::U16:
+      put<uint16_t>(static_cast<uint16_t>(v.u64));
+      break;
+    case ValueType::I16:
+      put<int16_t>(static_cast<int16_t>(v.i64));
+      break;
+    case ValueType::U32:
+      put<uint32_t>(static_cast<uint32_t>(v.u64));
+      break;
+    case ValueType::I32:
+      put<int32_t>(static_cast<int32_t>(v.i64));
+      break;
+    case ValueType::U64:
+      put<uint64_t>(v.u64);
+      break;
+    case ValueType::I64:
+      put<int64_t>(v.i64);
+      break;
+    case ValueType::F32:
+      put<float>(static_cast<float>(v.f64));
+      break;
+    case ValueType::F64:
+      put<double>(v.f64);
+      break;
+    case ValueType::BOOL:
+      put<uint8_t>(v.u64 ? 1 : 0);
+      break;
+    case ValueType::STRING:
+      put_string(v.str);
+      break;
+    case ValueType::ARRAY:
+      put_array_body(v);
+      break;
   }
 }
 
@@ -864,13 +975,11 @@ Status Writer::add_tensor(std::string_view name, TensorType type, const std::vec
     return Status::error(what + " name must be 1.." + std::to_string(kMaxKeyBytes) + " bytes");
   }
   if (ne.empty() || ne.size() > static_cast<size_t>(kMaxDims)) {
-    return Status::error(what + " has " + std::to_string(ne.size()) +
-                         " dimensions (1..4 allowed)");
+    return Status::error(what + " has " + std::to_string(ne.size()) + " dimensions (1..4 allowed)");
   }
   auto tt = tensor_type_traits(static_cast<uint32_t>(type));
   if (!tt) {
-    return Status::error(what + " has unknown type " +
-                         std::to_string(static_cast<uint32_t>(type)));
+    return Status::error(what + " has unknown type " + std::to_string(static_cast<uint32_t>(type)));
   }
   uint64_t n = 1;
   for (uint64_t d : ne) {
@@ -889,8 +998,8 @@ Status Writer::add_tensor(std::string_view name, TensorType type, const std::vec
                          std::to_string(n_bytes));
   }
   for (const auto& t : tensors_) {
-    if (t.name == name) return Status::error("gguf writer: duplicate tensor name '" +
-                                             printable(name) + "'");
+    if (t.name == name)
+      return Status::error("gguf writer: duplicate tensor name '" + printable(name) + "'");
   }
   const auto* p = static_cast<const uint8_t*>(data);
   tensors_.push_back({std::string(name), type, ne, std::vector<uint8_t>(p, p + n_bytes)});

@@ -31,7 +31,7 @@ constexpr uint32_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxAlignment = 1u << 20;  // larger is treated as corruption
 constexpr uint64_t kMaxKeyBytes = 65535;      // the spec's bound on key (and here name) length
 constexpr int kMaxDims = 4;
-constexpr int kMaxArrayNesting = 4;           // arrays of arrays, bounded to keep recursion shallow
+constexpr int kMaxArrayNesting = 4;  // arrays of arrays, bounded to keep recursion shallow
 // Bounds on counts whose entries cost far more memory than file bytes (~150 bytes each for 14
 // to 33 bytes of file), so that no file, however large, makes the reader allocate gigabytes.
 // Real models have tens of keys, at most a few thousand tensors, and no nested arrays.
@@ -74,9 +74,9 @@ struct Value {
   // ARRAY
   ValueType elem_type = ValueType::U8;
   uint64_t count = 0;  // elements; for STRING / ARRAY elements also strings.size() / items.size()
-  const uint8_t* elems = nullptr;          // fixed-size elements, packed, possibly unaligned
-  std::vector<std::string_view> strings;   // elem_type == STRING
-  std::vector<Value> items;                // elem_type == ARRAY
+  const uint8_t* elems = nullptr;         // fixed-size elements, packed, possibly unaligned
+  std::vector<std::string_view> strings;  // elem_type == STRING
+  std::vector<Value> items;               // elem_type == ARRAY
 
   // Element i (< count) of a fixed-size numeric array, converted to double / int64 (any
   // numeric type; floats saturate to the int64 range, NaN gives 0).
@@ -101,8 +101,8 @@ struct TensorInfo {
   std::array<uint64_t, kMaxDims> ne{1, 1, 1, 1};  // ne[0] is the contiguous (row) dimension
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
-  uint64_t offset = 0;         // relative to the data section
-  uint64_t info_offset = 0;    // file offset of this tensor's info record
+  uint64_t offset = 0;       // relative to the data section
+  uint64_t info_offset = 0;  // file offset of this tensor's info record
   const uint8_t* data = nullptr;
 
   uint64_t rows() const { return n_elements / ne[0]; }
