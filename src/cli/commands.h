@@ -7,5 +7,7 @@
 namespace minnow::cli {
 
 void register_inspect(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_detokenize(CLI::App& app);
 
 }  // namespace minnow::cli

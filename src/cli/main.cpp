@@ -8,6 +8,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "minnow 0.1.0");
   minnow::cli::register_inspect(app);
+  minnow::cli::register_tokenize(app);
+  minnow::cli::register_detokenize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
