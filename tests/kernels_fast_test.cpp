@@ -133,20 +133,35 @@ TEST(ActivationQuantizers, BitIdenticalToReference) {
     int row = 0;
     for (const auto& x : quantizer_inputs(n)) {
       SCOPED_TRACE(std::string(kernel_target_name(t)) + " input " + std::to_string(row++));
-      std::vector<uint8_t> want(n / kQK * sizeof(BlockQ8_0)), got(want.size());
+      const int64_t nb = n / kQK, stride = nb + 8;  // a stride past nb: padding must be zeroed
+      std::vector<uint8_t> want(nb * sizeof(BlockQ8_0)), got(stride * sizeof(BlockQ8_0), 0xAA);
       quantize_row_ref(TensorType::Q8_0, x.data(), want.data(), n);
-      std::vector<float> d(n / kQK), s(n / kQK);
-      std::vector<int32_t> sum(n / kQK);
-      table->quantize_q8_0(x.data(), n, got.data(), d.data(), s.data(), sum.data());
-      ASSERT_EQ(std::memcmp(want.data(), got.data(), want.size()), 0) << "Q8_0 bytes differ";
-      for (int64_t b = 0; b < n / kQK; ++b) {
+      std::vector<float> d(stride, 1.0f), s(stride, 1.0f);
+      std::vector<int32_t> sum(stride, 1);
+      table->quantize_q8_0(x.data(), n, stride, got.data(), d.data(), s.data(), sum.data());
+      for (int64_t b = 0; b < nb; ++b) {
         BlockQ8_0 blk;
         std::memcpy(&blk, want.data() + b * sizeof blk, sizeof blk);
+        for (int i = 0; i < kQK; ++i) {
+          // kBlocks: BlockQ8_0 after BlockQ8_0. kTransposed: group b / 8, vector i / 4, lane b % 8.
+          const size_t at = table->q8_0_layout == detail::Q8Layout::kBlocks
+                                ? b * sizeof(BlockQ8_0) + offsetof(BlockQ8_0, qs) + i
+                                : (b / 8) * 256 + (i / 4) * 32 + (b % 8) * 4 + i % 4;
+          ASSERT_EQ(static_cast<int8_t>(got[at]), blk.qs[i]) << "block " << b << " element " << i;
+        }
+        if (table->q8_0_layout == detail::Q8Layout::kBlocks) {
+          ASSERT_EQ(std::memcmp(got.data() + b * sizeof blk, &blk.d, 2), 0);
+        }
         int isum = 0;
         for (int8_t v : blk.qs) isum += v;
         ASSERT_EQ(sum[b], isum);
         ASSERT_EQ(d[b], fp16_to_fp32(blk.d));
         ASSERT_EQ(s[b], d[b] * static_cast<float>(isum));
+      }
+      for (int64_t b = nb; b < stride; ++b) {
+        ASSERT_EQ(d[b], 0.0f);
+        ASSERT_EQ(s[b], 0.0f);
+        ASSERT_EQ(sum[b], 0);
       }
       std::vector<uint8_t> want_k(n / kQK_K * sizeof(BlockQ8_K)), got_k(want_k.size());
       quantize_row_ref(TensorType::Q8_K, x.data(), want_k.data(), n);

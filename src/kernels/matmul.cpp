@@ -69,7 +69,8 @@ int64_t act_block_elems(TensorType act) {
 struct ScratchLayout {
   size_t q_row_bytes = 0;  // stride of one quantized activation row
   size_t q_bytes = 0;
-  size_t side_bytes = 0;   // each of d, s, sum (32-wide formats only)
+  int64_t side_stride = 0; // entries per row of d, s, sum (32-wide formats only)
+  size_t side_bytes = 0;   // each of d, s, sum
   size_t total() const { return q_bytes + 3 * side_bytes; }
 };
 
@@ -77,9 +78,15 @@ ScratchLayout scratch_layout(TensorType weight_type, int64_t cols, int64_t batch
   ScratchLayout l;
   const TensorType act = activation_type(weight_type);
   if (act == TensorType::F32) return l;
-  l.q_row_bytes = align_up(row_bytes(traits(act), cols));
+  if (act == TensorType::Q8_0) {
+    // Room for either Q8_0 layout (matmul_kernels.h): blocks, or groups of 8 transposed.
+    l.side_stride = (cols / kQK + 7) / 8 * 8;
+    l.q_row_bytes = align_up(l.side_stride * sizeof(BlockQ8_0));
+    l.side_bytes = align_up(sizeof(float) * l.side_stride * batch);
+  } else {
+    l.q_row_bytes = align_up(row_bytes(traits(act), cols));
+  }
   l.q_bytes = l.q_row_bytes * batch;
-  if (act == TensorType::Q8_0) l.side_bytes = align_up(sizeof(float) * (cols / kQK) * batch);
   return l;
 }
 
@@ -175,12 +182,12 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
     auto* d = reinterpret_cast<float*>(base + layout.q_bytes);
     auto* s = reinterpret_cast<float*>(base + layout.q_bytes + layout.side_bytes);
     auto* sum = reinterpret_cast<int32_t*>(base + layout.q_bytes + 2 * layout.side_bytes);
-    const int64_t nb = cols / kQK;
+    const int64_t ss = layout.side_stride;
     auto quantize_rows = [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         if (act == TensorType::Q8_0) {
-          table.quantize_q8_0(x + r * cols, cols, q + r * layout.q_row_bytes, d + r * nb,
-                              s + r * nb, sum + r * nb);
+          table.quantize_q8_0(x + r * cols, cols, ss, q + r * layout.q_row_bytes, d + r * ss,
+                              s + r * ss, sum + r * ss);
         } else {
           table.quantize_q8_k(x + r * cols, cols, q + r * layout.q_row_bytes);
         }
@@ -197,7 +204,7 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
     a.q = q;
     a.row_bytes = layout.q_row_bytes;
     if (act == TensorType::Q8_0) {
-      a.n_blocks = nb;
+      a.side_stride = ss;
       a.d = d;
       a.s = s;
       a.sum = sum;

@@ -259,8 +259,10 @@ void gemm_ref(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows
   }
 }
 
-void quantize_q8_0_ref(const float* x, int64_t cols, uint8_t* q, float* d, float* s, int32_t* sum) {
+void quantize_q8_0_ref(const float* x, int64_t cols, int64_t side_stride, uint8_t* q, float* d,
+                       float* s, int32_t* sum) {
   quantize_row_ref(TensorType::Q8_0, x, q, cols);
+  for (int64_t b = cols / kQK; b < side_stride; ++b) d[b] = s[b] = 0.0f, sum[b] = 0;
   for (int64_t b = 0; b < cols / kQK; ++b) {
     const auto blk = load<BlockQ8_0>(q + b * sizeof(BlockQ8_0));
     d[b] = fp16_to_fp32(blk.d);

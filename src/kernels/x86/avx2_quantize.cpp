@@ -1,7 +1,8 @@
-// AVX2 activation quantizers. They must produce exactly the bytes of the reference
+// AVX2 activation quantizers. They must produce exactly the values of the reference
 // quantizers (tests compare them bit for bit), so they repeat the reference's f32
 // operations in the same order: the scale is computed in scalar code exactly as the
 // reference does, and only the per-element multiply / round / clamp is vectorized.
+// Q8_0 is written in the transposed group layout (matmul_kernels.h), Q8_K as blocks.
 //
 // Packing 32 f32 (integral values) into 32 int8: packs_epi32 and packs_epi16 interleave the
 // two 128-bit lanes, which a final dword permutation [0 4 1 5 2 6 3 7] undoes.
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "kernels/quant_blocks.h"
+#include "kernels/x86/simd256_util.h"
 #include "kernels/x86/x86_kernels.h"
 
 namespace minnow::kernels::detail {
@@ -55,30 +57,44 @@ inline __m256i pack_i32_to_i8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
 
 }  // namespace
 
-void quantize_q8_0_avx2(const float* x, int64_t cols, uint8_t* q, float* d_out, float* s_out,
-                        int32_t* sum_out) {
-  for (int64_t b = 0; b < cols / kQK; ++b) {
-    const float* xb = x + b * kQK;
-    __m256 v[4];
-    __m256 amax = _mm256_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-      v[k] = _mm256_loadu_ps(xb + 8 * k);
-      amax = _mm256_max_ps(amax, abs_ps(v[k]));
+void quantize_q8_0_avx2(const float* x, int64_t cols, int64_t side_stride, uint8_t* q,
+                        float* d_out, float* s_out, int32_t* sum_out) {
+  // Quantize 8 blocks at a time, then transpose their 8x8 dwords into the group layout.
+  const int64_t nb = cols / kQK;
+  for (int64_t g = 0; g < side_stride / 8; ++g) {
+    __m256i packed[8];
+    for (int j = 0; j < 8; ++j) {
+      const int64_t b = 8 * g + j;
+      if (b >= nb) {
+        packed[j] = _mm256_setzero_si256();
+        d_out[b] = s_out[b] = 0.0f;
+        sum_out[b] = 0;
+        continue;
+      }
+      const float* xb = x + b * kQK;
+      __m256 v[4];
+      __m256 amax = _mm256_setzero_ps();
+      for (int k = 0; k < 4; ++k) {
+        v[k] = _mm256_loadu_ps(xb + 8 * k);
+        amax = _mm256_max_ps(amax, abs_ps(v[k]));
+      }
+      const float d = hmax(amax) / 127.0f;
+      const float id = d != 0.0f ? 1.0f / d : 0.0f;
+      const __m256 idv = _mm256_set1_ps(id);
+      __m256i qi[4];
+      for (int k = 0; k < 4; ++k) qi[k] = clamp_to_i32(round_away(_mm256_mul_ps(v[k], idv)));
+      packed[j] = pack_i32_to_i8(qi[0], qi[1], qi[2], qi[3]);
+      const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+      // The stored scale is f16; the kernels and the reference use its f32 value.
+      const float df = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+      d_out[b] = df;
+      sum_out[b] = sum;
+      s_out[b] = df * static_cast<float>(sum);
     }
-    const float d = hmax(amax) / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const __m256 idv = _mm256_set1_ps(id);
-    __m256i qi[4];
-    for (int k = 0; k < 4; ++k) qi[k] = clamp_to_i32(round_away(_mm256_mul_ps(v[k], idv)));
-    const uint16_t d16 = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
-    uint8_t* blk = q + b * sizeof(BlockQ8_0);
-    std::memcpy(blk, &d16, 2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(blk + 2), pack_i32_to_i8(qi[0], qi[1], qi[2], qi[3]));
-    const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
-    const float df = _cvtsh_ss(d16);
-    d_out[b] = df;
-    sum_out[b] = sum;
-    s_out[b] = df * static_cast<float>(sum);
+    transpose8x8_epi32(packed);
+    for (int u = 0; u < 8; ++u) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 256 * g + 32 * u), packed[u]);
+    }
   }
 }
 

@@ -23,6 +23,7 @@
 
 #include "kernels/matmul_kernels.h"
 #include "kernels/quant_blocks.h"
+#include "kernels/x86/simd256_util.h"
 
 #if !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
 #error "gemm256_impl.h must be compiled with -mavx2 -mfma -mf16c"
@@ -100,149 +101,270 @@ inline __m256i unpack_fifth_bits(uint32_t qh) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 32-wide formats × Q8_0 activations.
+// 32-wide formats × Q8_0 activations: one block per 32-bit lane.
 //
-// Per block b of row r and activation row c: dot = dw·da·Σ q·a + mw·(da·Σ a), where q is
-// the weight's stored integer (unsigned for the nibble formats, so maddubs/vpdpbusd can
-// take it as the unsigned operand; signed for Q8_0 and IQ4_NL, which go through |w| and
-// sign(a, w)) and mw the per-block offset: m for Q4_1/Q5_1, -8·d for Q4_0, -16·d for Q5_0.
-// The integer part is summed per block into 8 lanes and scaled by dw·da; the offset part
-// Σ_b mw[b]·s_a[b] (s_a = da·Σa, a side array of the activations) does not depend on the
-// weights' q at all, so it is a plain f32 dot of two arrays of n_blocks, done after the loop.
+// Per block b of weight row r and activation row c the dot product is
+//   dw·da·Σ q·a + mw·(da·Σ a)
+// with q the weight's stored integer, mw its offset (m for Q4_1/Q5_1) and Σ a, da·Σ a the
+// activation side arrays. Done one block at a time, the f16 scales cost as much as the
+// integer work. Instead, 8 consecutive blocks of a row are transposed into 8 vectors (vector
+// u holds in lane j the 4 weights 4u..4u+3 of block j) to match the transposed activation
+// layout (matmul_kernels.h): 8 multiply-adds then leave block j's complete integer sum in
+// lane j, and the scales are applied to 8 blocks with one convert + two FMAs, against the
+// 8 weight scales (f16 headers gathered and widened together) and 8 activation scales (a
+// plain load from the side array).
 //
-// Each format provides: kBytes, kSigned, kHasOffset, q(block) -> 32 bytes, and
-// scales(block, &d, &m).
+// Offsets that are multiples of the block's own scale (-8 for Q4_0, -16 for Q5_0, and -128
+// when signed weights are shifted to unsigned for vpdpbusd) start the integer accumulator at
+// -k·Σ a instead of costing anything per weight. Q4_1/Q5_1's m is an f32 FMA per 8 blocks.
+//
+// maddubs / vpdpbusd multiply unsigned by signed bytes: the nibble formats are unsigned as
+// stored. Signed weights (Q8_0, IQ4_NL) use |w| and sign(a, w) on AVX2, and w + 128 on VNNI.
 
+enum class Offset { kNone, kInt, kAffine };
+
+// Stands in for the blocks past the end of a row in the last group: zero scales and q.
+alignas(64) constexpr uint8_t kZeroBlock[64] = {};
+
+// Bytes [off, off + 16) of 8 blocks -> 4 vectors, vector t holding in lane j the 4 bytes
+// off + 4t .. off + 4t + 3 of block j (a 4x8 dword transpose: two blocks per register, then
+// the two unpack levels of a 4x4 transpose in each 128-bit half).
+inline void load_transposed16(const uint8_t* const* p, int off, __m256i (&w)[4]) {
+  __m256i y[4];
+  for (int j = 0; j < 4; ++j) {
+    y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(p[j] + off)), loadu128(p[j + 4] + off), 1);
+  }
+  const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+  const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+  w[0] = _mm256_unpacklo_epi64(t0, t2);
+  w[1] = _mm256_unpackhi_epi64(t0, t2);
+  w[2] = _mm256_unpacklo_epi64(t1, t3);
+  w[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+// The 32-bit word at `off` of each of 8 blocks.
+inline __m256i load_words(const uint8_t* const* p, int off) {
+  return _mm256_setr_epi32(static_cast<int>(load_u32(p[0] + off)), static_cast<int>(load_u32(p[1] + off)),
+                           static_cast<int>(load_u32(p[2] + off)), static_cast<int>(load_u32(p[3] + off)),
+                           static_cast<int>(load_u32(p[4] + off)), static_cast<int>(load_u32(p[5] + off)),
+                           static_cast<int>(load_u32(p[6] + off)), static_cast<int>(load_u32(p[7] + off)));
+}
+
+// 8 words each holding two f16 (low half a, high half b) -> the 8 a and the 8 b as f32.
+inline void f16_pairs_to_f32(__m256i v, __m256* lo, __m256* hi) {
+  const __m256i a = _mm256_and_si256(v, _mm256_set1_epi32(0xFFFF));
+  const __m256i b = _mm256_srli_epi32(v, 16);
+  // packus interleaves per 128-bit half (a0-3 b0-3 | a4-7 b4-7); the permute restores order.
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+  *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+  *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(packed, 1));
+}
+
+// Nibble field of 8 blocks -> the 8 weight vectors: low nibbles are elements 0..15 (vectors
+// 0..3), high nibbles elements 16..31 (vectors 4..7).
+inline void unpack_nibble_group(const uint8_t* const* p, int off, __m256i (&w)[8]) {
+  __m256i t[4];
+  load_transposed16(p, off, t);
+  const __m256i mask = _mm256_set1_epi8(0x0F);
+  for (int i = 0; i < 4; ++i) {
+    w[i] = _mm256_and_si256(t[i], mask);
+    w[4 + i] = _mm256_and_si256(_mm256_srli_epi16(t[i], 4), mask);
+  }
+}
+
+// ORs the fifth bits of Q5_0 / Q5_1 into the 8 weight vectors. Lane j of vector u needs bits
+// 4u..4u+3 of block j's qh: byte u/2 of it, low or high nibble. Broadcast that byte to the
+// lane's 4 bytes, test one bit per byte, turn set bits into 0x10.
+inline void add_fifth_bits(const uint8_t* const* p, int off, __m256i (&w)[8]) {
+  const __m256i qh = load_words(p, off);
+  const __m256i lane_base = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12,
+                                             0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+  const __m256i bits[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32(static_cast<int>(0x80402010u))};
+  for (int byte = 0; byte < 4; ++byte) {
+    const __m256i b = _mm256_shuffle_epi8(qh, _mm256_add_epi8(lane_base, _mm256_set1_epi8(static_cast<char>(byte))));
+    for (int half = 0; half < 2; ++half) {
+      const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(b, bits[half]), bits[half]);
+      const int u = 2 * byte + half;
+      w[u] = _mm256_or_si256(w[u], _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+    }
+  }
+}
+
+// Each format: block bytes, offset kind, -2^kIntShift offset for Offset::kInt, kSigned, how
+// many maddubs results fit in an i16 lane before overflow (AVX2 path), and group(): 8 block
+// pointers -> 8 weight vectors plus the 8 scales d (and m) as f32.
 struct FmtQ4_0 {
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
-  static constexpr bool kSigned = false, kHasOffset = true;
-  static __m256i q(const uint8_t* b) { return unpack_nibbles32(b + 2); }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = -8.0f * *d;
+  static constexpr Offset kOffset = Offset::kInt;
+  static constexpr int kIntShift = 3;    // q - 8
+  static constexpr bool kSigned = false;
+  static constexpr int kI16Depth = 8;    // 8 · 2 · 15 · 127 < 2^15
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(p, 2, w);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
 struct FmtQ4_1 {
   static constexpr size_t kBytes = sizeof(BlockQ4_1);
-  static constexpr bool kSigned = false, kHasOffset = true;
-  static __m256i q(const uint8_t* b) { return unpack_nibbles32(b + 4); }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = h2f(b + 2);
+  static constexpr Offset kOffset = Offset::kAffine;
+  static constexpr int kIntShift = 0;
+  static constexpr bool kSigned = false;
+  static constexpr int kI16Depth = 8;
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(p, 4, w);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
 struct FmtQ5_0 {
   static constexpr size_t kBytes = sizeof(BlockQ5_0);
-  static constexpr bool kSigned = false, kHasOffset = true;
-  static __m256i q(const uint8_t* b) {
-    return _mm256_or_si256(unpack_nibbles32(b + 6), unpack_fifth_bits(load_u32(b + 2)));
-  }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = -16.0f * *d;
+  static constexpr Offset kOffset = Offset::kInt;
+  static constexpr int kIntShift = 4;    // q - 16
+  static constexpr bool kSigned = false;
+  static constexpr int kI16Depth = 4;    // 4 · 2 · 31 · 127 < 2^15
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(p, 6, w);
+    add_fifth_bits(p, 2, w);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
 struct FmtQ5_1 {
   static constexpr size_t kBytes = sizeof(BlockQ5_1);
-  static constexpr bool kSigned = false, kHasOffset = true;
-  static __m256i q(const uint8_t* b) {
-    return _mm256_or_si256(unpack_nibbles32(b + 8), unpack_fifth_bits(load_u32(b + 4)));
-  }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = h2f(b + 2);
+  static constexpr Offset kOffset = Offset::kAffine;
+  static constexpr int kIntShift = 0;
+  static constexpr bool kSigned = false;
+  static constexpr int kI16Depth = 4;
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(p, 8, w);
+    add_fifth_bits(p, 4, w);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
 struct FmtQ8_0 {
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
-  static constexpr bool kSigned = true, kHasOffset = false;
-  static __m256i q(const uint8_t* b) { return loadu256(b + 2); }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = 0.0f;
+  static constexpr Offset kOffset = Offset::kNone;
+  static constexpr int kIntShift = 0;
+  static constexpr bool kSigned = true;
+  static constexpr int kI16Depth = 1;    // 2 · 128 · 127 already fills an i16
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    for (int j = 0; j < 8; ++j) w[j] = loadu256(p[j] + 2);
+    transpose8x8_epi32(w);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
 // IQ4_NL: the nibble indexes the 16-entry code book (a vpshufb table lookup).
 struct FmtIQ4_NL {
   static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
-  static constexpr bool kSigned = true, kHasOffset = false;
-  static __m256i q(const uint8_t* b) {
-    const __m256i table = _mm256_broadcastsi128_si256(
-        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
-    return _mm256_shuffle_epi8(table, unpack_nibbles32(b + 2));
-  }
-  static void scales(const uint8_t* b, float* d, float* m) {
-    *d = h2f(b);
-    *m = 0.0f;
+  static constexpr Offset kOffset = Offset::kNone;
+  static constexpr int kIntShift = 0;
+  static constexpr bool kSigned = true;
+  static constexpr int kI16Depth = 1;
+  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(p, 2, w);
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+    for (int u = 0; u < 8; ++u) w[u] = _mm256_shuffle_epi8(table, w[u]);
+    f16_pairs_to_f32(load_words(p, 0), d, m);
   }
 };
 
-// Blocks per pass: the weight scales of a row tile for this many blocks are widened to f32
-// once, on the stack, before the multiply loop (they are reused by all C activation rows).
-constexpr int kScaleChunk = 64;
+#if defined(MINNOW_DOT_AVX512VNNI) || defined(MINNOW_DOT_AVXVNNI)
+constexpr bool kHasVnni = true;
+#else
+constexpr bool kHasVnni = false;
+#endif
 
+// R weight rows × C activation rows, one group of 8 blocks per step.
 template <class F, int R, int C>
 void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb, float* y,
             int64_t ldy) {
+  // Signed weights: +128 (xor) and a -128·Σa start with VNNI; |w|, sign(a, w) without.
+  constexpr bool kXor = F::kSigned && kHasVnni;
+  constexpr bool kSignTrick = F::kSigned && !kHasVnni;
+  constexpr int kShift = kXor ? 7 : F::kIntShift;  // integer offset -2^kShift·Σa (0: none)
+  constexpr bool kIntOffset = kXor || F::kOffset == Offset::kInt;
+  // Decode (C == 1) has few independent accumulators: split each in two (even / odd u) so
+  // that the multiply-add latency does not serialize the loop.
+  constexpr int S = (C == 1 && kHasVnni) ? 2 : 1;
+  constexpr int kDepth = kHasVnni ? 8 : F::kI16Depth;
+
   __m256 acc[R][C];
-  float offset[R][C];
   for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < C; ++c) {
-      acc[r][c] = _mm256_setzero_ps();
-      offset[r][c] = 0.0f;
-    }
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   }
-  alignas(32) float dw[R][kScaleChunk];
-  alignas(32) float mw[R][kScaleChunk];
-  for (int64_t b0 = 0; b0 < nb; b0 += kScaleChunk) {
-    const int n = static_cast<int>(nb - b0 < kScaleChunk ? nb - b0 : kScaleChunk);
+  const int64_t ng = (nb + 7) / 8;
+  for (int64_t g = 0; g < ng; ++g) {
+    const int n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
+    __m256i wv[R][8];
+    __m256 dw[R], mw[R];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* row = w + r * w_row_bytes + b0 * F::kBytes;
-      for (int i = 0; i < n; ++i) F::scales(row + i * F::kBytes, &dw[r][i], &mw[r][i]);
-    }
-    for (int i = 0; i < n; ++i) {
-      const int64_t b = b0 + i;
-      __m256i wq[R], wabs[R];
-      for (int r = 0; r < R; ++r) {
-        wq[r] = F::q(w + r * w_row_bytes + b * F::kBytes);
-        if constexpr (F::kSigned) wabs[r] = _mm256_sign_epi8(wq[r], wq[r]);
-      }
-      for (int c = 0; c < C; ++c) {
-        const __m256i aq = loadu256(a.q + c * a.row_bytes + b * sizeof(BlockQ8_0) + 2);
-        const __m256 da = _mm256_broadcast_ss(a.d + c * a.n_blocks + b);
-        for (int r = 0; r < R; ++r) {
-          __m256i p;
-          if constexpr (F::kSigned) {
-            p = dot_u8s8(_mm256_setzero_si256(), wabs[r], _mm256_sign_epi8(aq, wq[r]));
-          } else {
-            p = dot_u8s8(_mm256_setzero_si256(), wq[r], aq);
-          }
-          const __m256 scale = _mm256_mul_ps(_mm256_broadcast_ss(&dw[r][i]), da);
-          acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), scale, acc[r][c]);
-        }
+      const uint8_t* p[8];
+      const uint8_t* row = w + r * w_row_bytes + 8 * g * F::kBytes;
+      for (int j = 0; j < 8; ++j) p[j] = j < n_valid ? row + j * F::kBytes : kZeroBlock;
+      F::group(p, wv[r], &dw[r], &mw[r]);
+      if constexpr (kXor) {
+        for (int u = 0; u < 8; ++u) wv[r][u] = _mm256_xor_si256(wv[r][u], _mm256_set1_epi8(static_cast<char>(0x80)));
       }
     }
-    if constexpr (F::kHasOffset) {
+    const uint8_t* aq[C];
+    for (int c = 0; c < C; ++c) aq[c] = a.q + c * a.row_bytes + 256 * g;
+
+    __m256i iacc[S][R][C];
+    for (int c = 0; c < C; ++c) {
+      __m256i start = _mm256_setzero_si256();
+      if constexpr (kIntOffset) {
+        const __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.sum + c * a.side_stride + 8 * g));
+        start = _mm256_sub_epi32(start, _mm256_slli_epi32(sum, kShift));
+      }
       for (int r = 0; r < R; ++r) {
+        iacc[0][r][c] = start;
+        if constexpr (S == 2) iacc[1][r][c] = _mm256_setzero_si256();
+      }
+    }
+    for (int u0 = 0; u0 < 8; u0 += kDepth) {
+      __m256i t16[R][C];
+      for (int u = u0; u < u0 + kDepth; ++u) {
         for (int c = 0; c < C; ++c) {
-          const float* s = a.s + c * a.n_blocks + b0;
-          __m256 o = _mm256_setzero_ps();
-          int i = 0;
-          for (; i + 8 <= n; i += 8) o = _mm256_fmadd_ps(_mm256_load_ps(&mw[r][i]), _mm256_loadu_ps(s + i), o);
-          float t = hsum(o);
-          for (; i < n; ++i) t += mw[r][i] * s[i];
-          offset[r][c] += t;
+          const __m256i av = loadu256(aq[c] + 32 * u);
+          for (int r = 0; r < R; ++r) {
+            if constexpr (kHasVnni) {
+              iacc[u % S][r][c] = dot_u8s8(iacc[u % S][r][c], wv[r][u], av);
+            } else if constexpr (kSignTrick) {
+              const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv[r][u], wv[r][u]), _mm256_sign_epi8(av, wv[r][u]));
+              iacc[0][r][c] = _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+            } else {
+              const __m256i p16 = _mm256_maddubs_epi16(wv[r][u], av);
+              t16[r][c] = u == u0 ? p16 : _mm256_add_epi16(t16[r][c], p16);
+            }
+          }
         }
+      }
+      if constexpr (!kHasVnni && !kSignTrick) {
+        for (int r = 0; r < R; ++r) {
+          for (int c = 0; c < C; ++c) {
+            iacc[0][r][c] = _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(t16[r][c], _mm256_set1_epi16(1)));
+          }
+        }
+      }
+    }
+    for (int c = 0; c < C; ++c) {
+      const __m256 da = _mm256_loadu_ps(a.d + c * a.side_stride + 8 * g);
+      for (int r = 0; r < R; ++r) {
+        __m256i isum = iacc[0][r][c];
+        if constexpr (S == 2) isum = _mm256_add_epi32(isum, iacc[1][r][c]);
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[r], da), acc[r][c]);
+      }
+      if constexpr (F::kOffset == Offset::kAffine) {
+        const __m256 sa = _mm256_loadu_ps(a.s + c * a.side_stride + 8 * g);
+        for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(mw[r], sa, acc[r][c]);
       }
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]) + offset[r][c];
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
   }
 }
 
@@ -309,11 +431,11 @@ void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
   if (n_batch == 1) {
     drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 1>{w_row_bytes, nb, ldy});
   } else if constexpr (kRegs == 32) {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 4>{w_row_bytes, nb, ldy});
-  } else if constexpr (F::kSigned) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 3>{w_row_bytes, nb, ldy});
+  } else if constexpr (kHasVnni) {
     drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 3>{w_row_bytes, nb, ldy});
   } else {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 4>{w_row_bytes, nb, ldy});
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 2>{w_row_bytes, nb, ldy});
   }
 }
 
@@ -594,6 +716,7 @@ void gemm_k(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
 
 // Fills the 256-bit kernels of this target into a table.
 inline void fill_gemm256(KernelTable& t) {
+  t.q8_0_layout = Q8Layout::kTransposed;
   t.gemm[slot(TensorType::Q4_0)] = &gemm32<FmtQ4_0>;
   t.gemm[slot(TensorType::Q4_1)] = &gemm32<FmtQ4_1>;
   t.gemm[slot(TensorType::Q5_0)] = &gemm32<FmtQ5_0>;
