@@ -898,7 +898,17 @@ TEST(GgufWriter, WriteRefusesInvalidFilesButToBytesBuildsThem) {
             std::string::npos);
   Writer strings;
   strings.add_array_raw("s", ValueType::STRING, 2, nullptr);
-  EXPECT_FALSE(strings.validate().ok());
+  EXPECT_NE(strings.validate().message().find("needs a fixed-size element type"),
+            std::string::npos);
+  Writer no_elems;
+  no_elems.add_array_raw("f", ValueType::F32, 2, nullptr);
+  EXPECT_FALSE(no_elems.validate().ok());
+  Writer bad_type;
+  bad_type.add_value("v", numeric_array(static_cast<ValueType>(13), 0, nullptr));
+  EXPECT_NE(bad_type.validate().message().find("array element type 13"), std::string::npos);
+  Writer empty_ok;
+  empty_ok.add_array_raw("e", ValueType::F32, 0, nullptr);
+  EXPECT_TRUE(empty_ok.validate().ok()) << empty_ok.validate().message();
 }
 
 TEST(GgufWriter, AddTensorChecksItsArguments) {

@@ -811,8 +811,8 @@ void Writer::put_string(std::string_view s) {
 
 void Writer::begin_kv(std::string_view key, ValueType type) {
   ++n_kv_;
-  if (!keys_.insert(std::string(key)).second && problem_.empty()) {
-    problem_ = "duplicate metadata key '" + printable(key) + "'";
+  if (!keys_.insert(std::string(key)).second) {
+    note_problem("duplicate metadata key '" + printable(key) + "'");
   }
   put_string(key);
   put<uint32_t>(static_cast<uint32_t>(type));
@@ -835,9 +835,10 @@ void Writer::add_i16(std::string_view k, int16_t v) {
   put(v);
 }
 void Writer::add_u32(std::string_view k, uint32_t v) {
-  if (k == kAlignmentKey && v != alignment_ && problem_.empty()) {
-    problem_ = "general.alignment " + std::to_string(v) + " differs from the writer's alignment " +
-               std::to_string(alignment_) + " (pass it to the constructor instead)";
+  if (k == kAlignmentKey && v != alignment_) {
+    note_problem("general.alignment " + std::to_string(v) +
+                 " differs from the writer's alignment " + std::to_string(alignment_) +
+                 " (pass it to the constructor instead)");
   }
   begin_kv(k, ValueType::U32);
   put(v);
@@ -882,12 +883,15 @@ void Writer::add_array_raw(std::string_view k, ValueType elem, uint64_t count, c
   begin_kv(k, ValueType::ARRAY);
   put<uint32_t>(static_cast<uint32_t>(elem));
   put<uint64_t>(count);
-  if (value_type_size(elem) == 0 && count != 0 && problem_.empty()) {
-    problem_ = "add_array_raw('" + printable(k) + "') needs a fixed-size element type, got " +
-               std::string(value_type_name(elem));
-  }
   const auto* p = static_cast<const uint8_t*>(elems);
-  if (p) kv_bytes_.insert(kv_bytes_.end(), p, p + count * value_type_size(elem));
+  uint64_t n = count * value_type_size(elem);
+  if (count != 0 && (value_type_size(elem) == 0 || !p)) {
+    note_problem("add_array_raw('" + printable(k) + "') needs a fixed-size element type and " +
+                 "elements, got " + std::to_string(count) + " of " +
+                 std::string(value_type_name(elem)));
+    return;
+  }
+  if (n) kv_bytes_.insert(kv_bytes_.end(), p, p + n);
 }
 
 void Writer::add_f32_array(std::string_view k, const std::vector<float>& v) {
@@ -901,6 +905,9 @@ void Writer::add_u32_array(std::string_view k, const std::vector<uint32_t>& v) {
 }
 
 void Writer::put_array_body(const Value& v) {
+  if (!is_valid_value_type(static_cast<uint32_t>(v.elem_type))) {
+    note_problem("array element type " + std::to_string(static_cast<uint32_t>(v.elem_type)));
+  }
   put<uint32_t>(static_cast<uint32_t>(v.elem_type));
   switch (v.elem_type) {
     case ValueType::STRING:
@@ -914,7 +921,11 @@ void Writer::put_array_body(const Value& v) {
     default: {
       put<uint64_t>(v.count);
       uint64_t n = v.count * value_type_size(v.elem_type);
-      if (n) kv_bytes_.insert(kv_bytes_.end(), v.elems, v.elems + n);
+      if (n && !v.elems) {
+        note_problem("array of " + std::to_string(v.count) + " elements without elements");
+      } else if (n) {
+        kv_bytes_.insert(kv_bytes_.end(), v.elems, v.elems + n);
+      }
     }
   }
 }
@@ -923,6 +934,10 @@ void Writer::add_value(std::string_view k, const Value& v) {
   if (k == kAlignmentKey && v.type == ValueType::U32) {
     add_u32(k, static_cast<uint32_t>(v.u64));  // keeps the consistency check
     return;
+  }
+  if (!is_valid_value_type(static_cast<uint32_t>(v.type))) {
+    note_problem("value type " + std::to_string(static_cast<uint32_t>(v.type)) + " of '" +
+                 printable(k) + "'");
   }
   begin_kv(k, v.type);
   switch (v.type) {

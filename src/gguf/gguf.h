@@ -222,6 +222,9 @@ class Writer {
   void put(T v);
   void put_string(std::string_view s);
   void put_array_body(const Value& v);  // elem_type, count, elements
+  void note_problem(std::string problem) {
+    if (problem_.empty()) problem_ = std::move(problem);
+  }
 
   struct PendingTensor {
     std::string name;
