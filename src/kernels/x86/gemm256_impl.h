@@ -18,6 +18,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -387,13 +388,29 @@ inline void tile_row(const uint8_t* w, const Activations& a, int64_t n_batch, fl
   }
 }
 
+// Bytes of weights requested ahead of the tile being computed. A decode step reads every
+// weight once, from DRAM; the kernels do enough arithmetic per cache line that the
+// out-of-order window alone keeps too few lines in flight, so the next rows are prefetched
+// explicitly, about a memory latency's worth of bandwidth ahead.
+constexpr int64_t kPrefetchBytes = 4096;
+
+inline void prefetch_range(const uint8_t* p, int64_t n) {
+  for (int64_t i = 0; i < n; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+}
+
 template <class K>
 void drive(const uint8_t* w, size_t w_row_bytes, int64_t n_rows, const Activations& a,
            int64_t n_batch, float* y, int64_t ldy, const K& k) {
   // Decode and small batches use tall tiles (more weight rows in flight), prefill wide ones.
   constexpr int R = K::kR;
+  const int64_t tile_bytes = R * static_cast<int64_t>(w_row_bytes);
+  const int64_t end_bytes = n_rows * static_cast<int64_t>(w_row_bytes);
   int64_t r = 0;
-  for (; r + R <= n_rows; r += R) tile_row<K, R>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+  for (; r + R <= n_rows; r += R) {
+    const int64_t ahead = r * static_cast<int64_t>(w_row_bytes) + kPrefetchBytes;
+    if (ahead < end_bytes) prefetch_range(w + ahead, std::min(tile_bytes, end_bytes - ahead));
+    tile_row<K, R>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+  }
   switch (n_rows - r) {
     case 0: break;
     case 1: tile_row<K, 1>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
