@@ -105,15 +105,31 @@ TEST(TemplateSandbox, LongOperatorAndFilterChainsAreBounded) {
   });
 }
 
+TEST(TemplateSandbox, StackGuardBacksUpTheDepthLimits) {
+  // A thread with a small stack lowers max_stack_bytes to match: deep recursion then stops on
+  // the stack budget, whatever the frame sizes of this build.
+  Limits limits;
+  limits.max_stack_bytes = kSmallStack / 8;
+  on_small_stack(kSmallStack / 4, [&] {
+    auto r = render("{% macro x(n) %}{% for i in [1] %}{% if true %}{{ x(((n + 1))) }}{% endif %}"
+                    "{% endfor %}{% endmacro %}{{ x(0) }}",
+                    limits);
+    expect_error(r, "bytes of stack");
+  });
+}
+
 TEST(TemplateSandbox, HugeRangeIsRefused) {
   expect_error(render("{{ range(10**9) | length }}"), "Range too big");
   expect_error(render("{% for i in range(10**9) %}{% endfor %}"), "Range too big");
 }
 
 TEST(TemplateSandbox, LoopIterationsAreBounded) {
+  Limits limits;  // the default (1M iterations) works the same, only slower under sanitizers
+  limits.max_loop_iterations = 50000;
   const auto start = std::chrono::steady_clock::now();
   expect_error(render("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}"
-                      "{% endfor %}"),
+                      "{% endfor %}",
+                      limits),
                "loop iterations");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }
@@ -131,9 +147,12 @@ TEST(TemplateSandbox, OutputSizeIsBounded) {
 
 TEST(TemplateSandbox, RepeatedCopyingIsBoundedByTheStepBudget) {
   // Quadratic growth through a namespace: each step copies the whole string.
+  Limits limits;
+  limits.max_steps = 2000000;
   const auto start = std::chrono::steady_clock::now();
   expect_error(render("{% set ns = namespace(s='') %}{% for i in range(100000) %}"
-                      "{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% endfor %}"),
+                      "{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' %}{% endfor %}",
+                      limits),
                "evaluation steps");
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
 }

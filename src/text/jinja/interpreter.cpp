@@ -215,6 +215,7 @@ void Interpreter::track(const std::shared_ptr<Object>& obj) {
 }
 
 Result<std::string> Interpreter::run(const Body& body) {
+  stack_base_ = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
   std::string out;
   out_ = &out;
   Status st = exec_body(body);
@@ -268,6 +269,11 @@ Status Interpreter::enter() {
   if (depth_ > limits_.max_depth) {
     return Status::error("template recursion deeper than the sandbox limit of " +
                          std::to_string(limits_.max_depth) + " levels");
+  }
+  const auto sp = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (stack_base_ > sp && stack_base_ - sp > limits_.max_stack_bytes) {
+    return Status::error("template recursion used more than the sandbox limit of " +
+                         std::to_string(limits_.max_stack_bytes) + " bytes of stack");
   }
   return Status();
 }
@@ -551,142 +557,176 @@ Result<Args> Interpreter::eval_args(const Expr& e, size_t first) {
   return args;
 }
 
+// Every case lives in its own out-of-line function: a recursive descent through nested
+// expressions then only pays for the locals of the cases on its path, which keeps the stack per
+// nesting level small (checked by the small-stack tests, with and without sanitizers).
 Result<Value> Interpreter::eval_inner(const Expr& e) {
   switch (e.kind) {
     case ExprKind::kConst:
       return e.value;
     case ExprKind::kName:
       return lookup(e.name);
-    case ExprKind::kGetattr: {
-      JTRY(Value obj, eval(*e.kids[0]));
-      return getattr(obj, e.name);
-    }
-    case ExprKind::kGetitem: {
-      JTRY(Value obj, eval(*e.kids[0]));
-      const Expr& k = *e.kids[1];
-      if (k.kind != ExprKind::kSlice) {
-        JTRY(Value key, eval(k));
-        return getitem(obj, key);
-      }
-      Value parts[3];
-      for (int i = 0; i < 3; ++i) {
-        if (k.kids[static_cast<size_t>(i)]) {
-          JTRY(parts[i], eval(*k.kids[static_cast<size_t>(i)]));
-          if (!parts[i].is_none() && !(parts[i].is_int() || parts[i].is_bool())) {
-            return Status::error("slice indices must be integers or None");
-          }
-        } else {
-          parts[i] = Value::none();
-        }
-      }
-      const int64_t step = parts[2].is_none() ? 1 : parts[2].to_int();
-      if (step == 0) return Status::error("slice step cannot be zero");
-      if (obj.is_undefined()) return undefined_error(obj);
-      if (obj.is_list()) {
-        const auto& items = obj.items();
-        std::vector<Value> out;
-        for (size_t i : slice_indices(static_cast<int64_t>(items.size()), parts[0], parts[1], step)) {
-          out.push_back(items[i]);
-        }
-        return obj.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
-      }
-      if (obj.is_string()) {
-        const std::u32string cps = utf8_decode(obj.as_string());
-        std::u32string out;
-        for (size_t i : slice_indices(static_cast<int64_t>(cps.size()), parts[0], parts[1], step)) {
-          out.push_back(cps[i]);
-        }
-        return Value(utf8_encode(out));
-      }
-      return missing_element(obj, Value("slice"));
-    }
+    case ExprKind::kGetattr:
+      return eval_getattr(e);
+    case ExprKind::kGetitem:
+      return eval_getitem(e);
     case ExprKind::kSlice:
       return Status::error("slice outside of a subscript");
     case ExprKind::kCall:
       return eval_call(e);
     case ExprKind::kFilter:
       return eval_filter(e, nullptr);
-    case ExprKind::kTest: {
-      JTRY(Value v, eval(*e.kids[0]));
-      JTRY(Args args, eval_args(e, 1));
-      JTRY(bool b, apply_test(e.name, v, args));
-      return Value(b);
-    }
-    case ExprKind::kNot: {
-      JTRY(Value v, eval(*e.kids[0]));
-      return Value(!truthy(v));
-    }
+    case ExprKind::kTest:
+      return eval_test(e);
+    case ExprKind::kNot:
     case ExprKind::kNeg:
-    case ExprKind::kPos: {
-      JTRY(Value v, eval(*e.kids[0]));
-      if (v.is_undefined()) return undefined_error(v);
-      if (!v.is_number()) {
-        return Status::error(std::string("bad operand type for unary ") +
-                             (e.kind == ExprKind::kNeg ? "-" : "+") + ": '" + type_name(v) + "'");
-      }
-      if (e.kind == ExprKind::kPos) return v.is_bool() ? Value(v.to_int()) : v;
-      if (v.is_float()) return Value(-v.as_float());
-      if (v.to_int() == std::numeric_limits<int64_t>::min()) {
-        return Status::error("integer overflow");
-      }
-      return Value(-v.to_int());
-    }
-    case ExprKind::kBinary: {
-      JTRY(Value a, eval(*e.kids[0]));
-      JTRY(Value b, eval(*e.kids[1]));
-      return eval_binary(e.op, a, b);
-    }
-    case ExprKind::kAnd: {
-      JTRY(Value a, eval(*e.kids[0]));
-      if (!truthy(a)) return a;
-      return eval(*e.kids[1]);
-    }
-    case ExprKind::kOr: {
-      JTRY(Value a, eval(*e.kids[0]));
-      if (truthy(a)) return a;
-      return eval(*e.kids[1]);
-    }
-    case ExprKind::kConcat: {
-      std::string s;
-      for (const auto& k : e.kids) {
-        JTRY(Value v, eval(*k));
-        append_str(s, v);
-        MINNOW_RETURN_IF_ERROR(check_bytes(s.size()));
-      }
-      return Value(std::move(s));
-    }
-    case ExprKind::kCompare: {
-      JTRY(bool b, eval_compare(e));
-      return Value(b);
-    }
-    case ExprKind::kCond: {
-      JTRY(Value t, eval(*e.kids[0]));
-      if (truthy(t)) return eval(*e.kids[1]);
-      if (e.kids[2]) return eval(*e.kids[2]);
-      return Value::undefined(UndefinedInfo{"inline if-expression evaluated to false", ""});
-    }
+    case ExprKind::kPos:
+      return eval_unary(e);
+    case ExprKind::kBinary:
+      return eval_binary_expr(e);
+    case ExprKind::kAnd:
+    case ExprKind::kOr:
+      return eval_logic(e);
+    case ExprKind::kConcat:
+      return eval_concat(e);
+    case ExprKind::kCompare:
+      return eval_compare(e);
+    case ExprKind::kCond:
+      return eval_cond(e);
     case ExprKind::kList:
-    case ExprKind::kTuple: {
-      std::vector<Value> items;
-      items.reserve(e.kids.size());
-      for (const auto& k : e.kids) {
-        JTRY(Value v, eval(*k));
-        items.push_back(std::move(v));
-      }
-      return e.kind == ExprKind::kList ? Value::list(std::move(items))
-                                       : Value::tuple(std::move(items));
-    }
-    case ExprKind::kDict: {
-      auto d = std::make_shared<Dict>();
-      for (size_t i = 0; i + 1 < e.kids.size(); i += 2) {
-        JTRY(Value k, eval(*e.kids[i]));
-        JTRY(Value v, eval(*e.kids[i + 1]));
-        MINNOW_RETURN_IF_ERROR(d->set(std::move(k), std::move(v)));
-      }
-      return Value(std::shared_ptr<const Dict>(std::move(d)));
-    }
+    case ExprKind::kTuple:
+      return eval_sequence(e);
+    case ExprKind::kDict:
+      return eval_dict(e);
   }
   return Status::error("unknown expression");
+}
+
+Result<Value> Interpreter::eval_getattr(const Expr& e) {
+  JTRY(Value obj, eval(*e.kids[0]));
+  return getattr(obj, e.name);
+}
+
+Result<Value> Interpreter::eval_getitem(const Expr& e) {
+  JTRY(Value obj, eval(*e.kids[0]));
+  const Expr& k = *e.kids[1];
+  if (k.kind != ExprKind::kSlice) {
+    JTRY(Value key, eval(k));
+    return getitem(obj, key);
+  }
+  Value parts[3];
+  for (int i = 0; i < 3; ++i) {
+    if (k.kids[static_cast<size_t>(i)]) {
+      JTRY(parts[i], eval(*k.kids[static_cast<size_t>(i)]));
+      if (!parts[i].is_none() && !(parts[i].is_int() || parts[i].is_bool())) {
+        return Status::error("slice indices must be integers or None");
+      }
+    } else {
+      parts[i] = Value::none();
+    }
+  }
+  const int64_t step = parts[2].is_none() ? 1 : parts[2].to_int();
+  if (step == 0) return Status::error("slice step cannot be zero");
+  if (obj.is_undefined()) return undefined_error(obj);
+  if (obj.is_list()) {
+    const auto& items = obj.items();
+    std::vector<Value> out;
+    for (size_t i : slice_indices(static_cast<int64_t>(items.size()), parts[0], parts[1], step)) {
+      out.push_back(items[i]);
+    }
+    return obj.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
+  }
+  if (obj.is_string()) {
+    const std::u32string cps = utf8_decode(obj.as_string());
+    std::u32string out;
+    for (size_t i : slice_indices(static_cast<int64_t>(cps.size()), parts[0], parts[1], step)) {
+      out.push_back(cps[i]);
+    }
+    return Value(utf8_encode(out));
+  }
+  if (obj.is_object()) {
+    auto* seq = dynamic_cast<const Sequence*>(&obj.as_object());
+    if (seq && seq->type() == Sequence::Type::kRange) {
+      std::vector<Value> out;
+      const auto& items = seq->peek();
+      for (size_t i : slice_indices(static_cast<int64_t>(items.size()), parts[0], parts[1], step)) {
+        out.push_back(items[i]);
+      }
+      return Value::list(std::move(out));
+    }
+  }
+  return missing_element(obj, Value("slice"));
+}
+
+Result<Value> Interpreter::eval_test(const Expr& e) {
+  JTRY(Value v, eval(*e.kids[0]));
+  JTRY(Args args, eval_args(e, 1));
+  JTRY(bool b, apply_test(e.name, v, args));
+  return Value(b);
+}
+
+Result<Value> Interpreter::eval_unary(const Expr& e) {
+  JTRY(Value v, eval(*e.kids[0]));
+  if (e.kind == ExprKind::kNot) return Value(!truthy(v));
+  if (v.is_undefined()) return undefined_error(v);
+  if (!v.is_number()) {
+    return Status::error(std::string("bad operand type for unary ") +
+                         (e.kind == ExprKind::kNeg ? "-" : "+") + ": '" + type_name(v) + "'");
+  }
+  if (e.kind == ExprKind::kPos) return v.is_bool() ? Value(v.to_int()) : v;
+  if (v.is_float()) return Value(-v.as_float());
+  if (v.to_int() == std::numeric_limits<int64_t>::min()) return Status::error("integer overflow");
+  return Value(-v.to_int());
+}
+
+Result<Value> Interpreter::eval_binary_expr(const Expr& e) {
+  JTRY(Value a, eval(*e.kids[0]));
+  JTRY(Value b, eval(*e.kids[1]));
+  return eval_binary(e.op, a, b);
+}
+
+Result<Value> Interpreter::eval_logic(const Expr& e) {
+  JTRY(Value a, eval(*e.kids[0]));
+  if ((e.kind == ExprKind::kAnd) != truthy(a)) return a;  // and: falsy a; or: truthy a
+  return eval(*e.kids[1]);
+}
+
+Result<Value> Interpreter::eval_concat(const Expr& e) {
+  std::string s;
+  for (const auto& k : e.kids) {
+    JTRY(Value v, eval(*k));
+    append_str(s, v);
+    MINNOW_RETURN_IF_ERROR(check_bytes(s.size()));
+  }
+  return Value(std::move(s));
+}
+
+Result<Value> Interpreter::eval_cond(const Expr& e) {
+  JTRY(Value t, eval(*e.kids[0]));
+  if (truthy(t)) return eval(*e.kids[1]);
+  if (e.kids[2]) return eval(*e.kids[2]);
+  return Value::undefined(UndefinedInfo{"inline if-expression evaluated to false", ""});
+}
+
+Result<Value> Interpreter::eval_sequence(const Expr& e) {
+  std::vector<Value> items;
+  items.reserve(e.kids.size());
+  for (const auto& k : e.kids) {
+    JTRY(Value v, eval(*k));
+    items.push_back(std::move(v));
+  }
+  return e.kind == ExprKind::kList ? Value::list(std::move(items))
+                                   : Value::tuple(std::move(items));
+}
+
+Result<Value> Interpreter::eval_dict(const Expr& e) {
+  auto d = std::make_shared<Dict>();
+  for (size_t i = 0; i + 1 < e.kids.size(); i += 2) {
+    JTRY(Value k, eval(*e.kids[i]));
+    JTRY(Value v, eval(*e.kids[i + 1]));
+    MINNOW_RETURN_IF_ERROR(d->set(std::move(k), std::move(v)));
+  }
+  return Value(std::shared_ptr<const Dict>(std::move(d)));
 }
 
 Result<Value> Interpreter::eval_call(const Expr& e) {
@@ -724,7 +764,7 @@ Result<Value> Interpreter::eval_filter(const Expr& e, const Value* block_input) 
   return apply_filter(e.name, input, args);
 }
 
-Result<bool> Interpreter::eval_compare(const Expr& e) {
+Result<Value> Interpreter::eval_compare(const Expr& e) {
   JTRY(Value left, eval(*e.kids[0]));
   for (size_t i = 0; i < e.cmp_ops.size(); ++i) {
     JTRY(Value right, eval(*e.kids[i + 1]));
@@ -758,10 +798,10 @@ Result<bool> Interpreter::eval_compare(const Expr& e) {
         }
       }
     }
-    if (!ok) return false;
+    if (!ok) return Value(false);
     left = std::move(right);
   }
-  return true;
+  return Value(true);
 }
 
 namespace {
@@ -1102,101 +1142,123 @@ Status Interpreter::exec(const Stmt& s) {
   switch (s.kind) {
     case StmtKind::kText:
       return emit(s.text);
-    case StmtKind::kOutput: {
-      JTRY(Value v, eval(*s.expr));
-      if (v.is_string()) return emit(v.as_string());
-      std::string tmp;
-      append_str(tmp, v);
-      return emit(tmp);
-    }
+    case StmtKind::kOutput:
+      return exec_output(s);
     case StmtKind::kIf:
-      for (const auto& [test, body] : s.branches) {
-        JTRY(Value t, eval(*test));
-        if (truthy(t)) return exec_body(body);
-      }
-      return exec_body(s.else_body);
-    case StmtKind::kFor: {
-      JTRY(Value it, eval(*s.expr));
-      return exec_for(s, it, 0);
-    }
-    case StmtKind::kSet: {
-      JTRY(Value v, eval(*s.expr));
-      return assign(s.target, v);
-    }
-    case StmtKind::kSetNs: {
-      JTRY(Value v, eval(*s.expr));
-      JTRY(Value ns, lookup(s.text));
-      if (nesting(v) > limits_.max_value_depth) {
-        return Status::error("value nested deeper than the sandbox limit of " +
-                             std::to_string(limits_.max_value_depth) + " levels");
-      }
-      if (!ns.is_object() || !ns.as_object().set_attr(s.attr, std::move(v))) {
-        return Status::error("cannot assign attribute on non-namespace object '" + s.text + "'");
-      }
-      return Status();
-    }
-    case StmtKind::kSetBlock: {
-      JTRY(std::string text, capture(s.body));
-      Value v(std::move(text));
-      if (s.expr) {
-        JTRY(v, eval_filter(*s.expr, &v));
-      }
-      return assign(s.target, v);
-    }
+      return exec_if(s);
+    case StmtKind::kFor:
+      return exec_for_stmt(s);
+    case StmtKind::kSet:
+      return exec_set(s);
+    case StmtKind::kSetNs:
+      return exec_set_ns(s);
+    case StmtKind::kSetBlock:
+      return exec_set_block(s);
     case StmtKind::kMacro: {
       auto m = std::make_shared<MacroObject>(&s, frame_, s.text);
       track(m);
       frame_->set(s.text, Value(std::shared_ptr<Object>(m)));
       return Status();
     }
-    case StmtKind::kCallBlock: {
-      auto caller = std::make_shared<MacroObject>(&s, frame_, "caller");
-      track(caller);
-      const Expr& call_expr = *s.expr;
-      JTRY(Value f, eval(*call_expr.kids[0]));
-      JTRY(Args args, eval_args(call_expr, 1));
-      args.kw.emplace_back("caller", Value(std::shared_ptr<Object>(caller)));
-      JTRY(Value r, call(f, args));
-      return emit(to_str(r));
-    }
-    case StmtKind::kFilterBlock: {
-      JTRY(std::string text, capture(s.body));
-      const Value v(std::move(text));
-      JTRY(Value r, eval_filter(*s.expr, &v));
-      return emit(to_str(r));
-    }
-    case StmtKind::kWith: {
-      std::vector<Value> values;
-      for (const auto& e : s.with_values) {
-        JTRY(Value v, eval(*e));
-        values.push_back(std::move(v));
-      }
-      std::shared_ptr<Frame> saved = frame_;
-      frame_ = std::make_shared<Frame>();
-      frame_->parent = saved;
-      Status st;
-      for (size_t i = 0; i < values.size() && st.ok(); ++i) st = assign(s.with_targets[i], values[i]);
-      if (st.ok()) st = exec_body(s.body);
-      frame_ = saved;
-      return st;
-    }
+    case StmtKind::kCallBlock:
+      return exec_call_block(s);
+    case StmtKind::kFilterBlock:
+      return exec_filter_block(s);
+    case StmtKind::kWith:
+    case StmtKind::kGeneration:
+      return exec_scoped(s);
     case StmtKind::kBreak:
       flow_ = Flow::kBreak;
       return Status();
     case StmtKind::kContinue:
       flow_ = Flow::kContinue;
       return Status();
-    case StmtKind::kGeneration: {
-      // transformers renders the body through a caller block: its own scope
-      std::shared_ptr<Frame> saved = frame_;
-      frame_ = std::make_shared<Frame>();
-      frame_->parent = saved;
-      Status st = exec_body(s.body);
-      frame_ = saved;
-      return st;
-    }
   }
   return Status::error("unknown statement");
+}
+
+Status Interpreter::exec_output(const Stmt& s) {
+  JTRY(Value v, eval(*s.expr));
+  if (v.is_string()) return emit(v.as_string());
+  std::string tmp;
+  append_str(tmp, v);
+  return emit(tmp);
+}
+
+Status Interpreter::exec_if(const Stmt& s) {
+  for (const auto& [test, body] : s.branches) {
+    JTRY(Value t, eval(*test));
+    if (truthy(t)) return exec_body(body);
+  }
+  return exec_body(s.else_body);
+}
+
+Status Interpreter::exec_for_stmt(const Stmt& s) {
+  JTRY(Value it, eval(*s.expr));
+  return exec_for(s, it, 0);
+}
+
+Status Interpreter::exec_set(const Stmt& s) {
+  JTRY(Value v, eval(*s.expr));
+  return assign(s.target, v);
+}
+
+Status Interpreter::exec_set_ns(const Stmt& s) {
+  JTRY(Value v, eval(*s.expr));
+  JTRY(Value ns, lookup(s.text));
+  if (nesting(v) > limits_.max_value_depth) {
+    return Status::error("value nested deeper than the sandbox limit of " +
+                         std::to_string(limits_.max_value_depth) + " levels");
+  }
+  if (!ns.is_object() || !ns.as_object().set_attr(s.attr, std::move(v))) {
+    return Status::error("cannot assign attribute on non-namespace object '" + s.text + "'");
+  }
+  return Status();
+}
+
+Status Interpreter::exec_set_block(const Stmt& s) {
+  JTRY(std::string text, capture(s.body));
+  Value v(std::move(text));
+  if (s.expr) {
+    JTRY(v, eval_filter(*s.expr, &v));
+  }
+  return assign(s.target, v);
+}
+
+Status Interpreter::exec_call_block(const Stmt& s) {
+  auto caller = std::make_shared<MacroObject>(&s, frame_, "caller");
+  track(caller);
+  const Expr& call_expr = *s.expr;
+  JTRY(Value f, eval(*call_expr.kids[0]));
+  JTRY(Args args, eval_args(call_expr, 1));
+  args.kw.emplace_back("caller", Value(std::shared_ptr<Object>(caller)));
+  JTRY(Value r, call(f, args));
+  return emit(to_str(r));
+}
+
+Status Interpreter::exec_filter_block(const Stmt& s) {
+  JTRY(std::string text, capture(s.body));
+  const Value v(std::move(text));
+  JTRY(Value r, eval_filter(*s.expr, &v));
+  return emit(to_str(r));
+}
+
+// {% with %} and {% generation %} run their body in a child scope (transformers renders a
+// generation block through a caller block, which has its own scope).
+Status Interpreter::exec_scoped(const Stmt& s) {
+  std::vector<Value> values;
+  for (const auto& e : s.with_values) {  // evaluated in the outer scope
+    JTRY(Value v, eval(*e));
+    values.push_back(std::move(v));
+  }
+  std::shared_ptr<Frame> saved = frame_;
+  frame_ = std::make_shared<Frame>();
+  frame_->parent = saved;
+  Status st;
+  for (size_t i = 0; i < values.size() && st.ok(); ++i) st = assign(s.with_targets[i], values[i]);
+  if (st.ok()) st = exec_body(s.body);
+  frame_ = saved;
+  return st;
 }
 
 }  // namespace minnow::text::jinja

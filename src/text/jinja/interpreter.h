@@ -73,16 +73,39 @@ class Interpreter {
   friend struct DepthGuard;
   enum class Flow : uint8_t { kNormal, kBreak, kContinue };
 
+  // Evaluation is split into one function per node kind (see eval_inner); they are kept out
+  // of line so the frames on a deep recursion stay small.
+#define MINNOW_JINJA_NOINLINE __attribute__((noinline))
   Result<Value> eval(const Expr& e);
-  Result<Value> eval_inner(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_inner(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_getattr(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_getitem(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_test(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_unary(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_binary_expr(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_logic(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_concat(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_cond(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_sequence(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_dict(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_call(const Expr& e);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_filter(const Expr& e, const Value* block_input);
+  MINNOW_JINJA_NOINLINE Result<Value> eval_compare(const Expr& e);
+  Result<Value> eval_binary(Op op, const Value& a, const Value& b);
   Status exec_body(const Body& body);
-  Status exec(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_output(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_if(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_for_stmt(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_set(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_set_ns(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_set_block(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_call_block(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_filter_block(const Stmt& s);
+  MINNOW_JINJA_NOINLINE Status exec_scoped(const Stmt& s);
+#undef MINNOW_JINJA_NOINLINE
   Status exec_for(const Stmt& s, const Value& iterable, int depth);
   Status assign(const Target& t, const Value& v);
-  Result<Value> eval_call(const Expr& e);
-  Result<Value> eval_filter(const Expr& e, const Value* block_input);
-  Result<Value> eval_binary(Op op, const Value& a, const Value& b);
-  Result<bool> eval_compare(const Expr& e);
   Result<Args> eval_args(const Expr& e, size_t first);
   Result<Value> lookup(const std::string& name);
   Result<std::string> capture(const Body& body);
@@ -99,6 +122,7 @@ class Interpreter {
   int depth_ = 0;
   int call_depth_ = 0;
   int64_t steps_ = 0;
+  uintptr_t stack_base_ = 0;  // frame address where run() started
   int64_t iterations_ = 0;
   bool error_located_ = false;
   uint32_t error_offset_ = 0;

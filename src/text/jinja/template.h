@@ -27,6 +27,18 @@
 
 namespace minnow::text::jinja {
 
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr size_t kStackScale = 4;  // sanitizer frames are several times larger
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr size_t kStackScale = 4;
+#else
+inline constexpr size_t kStackScale = 1;
+#endif
+#else
+inline constexpr size_t kStackScale = 1;
+#endif
+
 struct Limits {
   size_t max_output_bytes = 32u << 20;   // any one rendered string (output, macro result...)
   size_t max_items = 1u << 20;           // elements one operation may build (list * n, ...)
@@ -37,6 +49,9 @@ struct Limits {
   int max_call_depth = 100;              // nested macro calls
   int max_nesting = 100;                 // parse-time nesting of blocks and expressions
   uint32_t max_value_depth = 128;        // list/dict nesting a namespace may store
+  // Stack the evaluator may use below render()'s frame: a backstop under the depth limits for
+  // threads with small stacks (the default limits need about 300 KiB in a release build).
+  size_t max_stack_bytes = (1u << 20) * kStackScale;
 };
 
 // A host function callable from templates (raise_exception, strftime_now...).
