@@ -233,7 +233,16 @@ void BpeEncoder::encode_word(std::string_view word, std::vector<Symbol>& syms,
     heap.push_back({m->rank, left, right, l.len + r.len, m->result});
     std::push_heap(heap.begin(), heap.end(), BigramAfter());
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) try_add(i - 1, i);
+  // Seed with every adjacent pair; one heapify is linear where n pushes are n log n.
+  for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) {
+    const Symbol& l = syms[i - 1];
+    const Symbol& r = syms[i];
+    if (l.id < 0 || r.id < 0) continue;
+    if (const PairMap::Value* m = merges_.find(l.id, r.id)) {
+      heap.push_back({m->rank, i - 1, i, l.len + r.len, m->result});
+    }
+  }
+  std::make_heap(heap.begin(), heap.end(), BigramAfter());
 
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), BigramAfter());
@@ -263,7 +272,8 @@ void BpeEncoder::encode_word(std::string_view word, std::vector<Symbol>& syms,
   }
 }
 
-Status BpeEncoder::encode(std::string_view fragment, std::vector<TokenId>& out) const {
+Status BpeEncoder::encode(std::string_view fragment, std::vector<TokenId>& out,
+                          WordCache* cache) const {
   std::string escaped;
   std::string_view text = fragment;
   if (info_.escape_whitespace) {
@@ -294,7 +304,12 @@ Status BpeEncoder::encode(std::string_view fragment, std::vector<TokenId>& out) 
   thread_local std::vector<Symbol> syms;
   MINNOW_RETURN_IF_ERROR(splitter_->split(match_text, pieces));
   for (const RegexSplitter::Piece& p : pieces) {
-    encode_word(text.substr(p.offset, p.length), syms, out);
+    const std::string_view word = text.substr(p.offset, p.length);
+    const bool cacheable = cache && word.size() <= WordCache::kMaxWordBytes;
+    if (cacheable && cache->lookup(word, out)) continue;
+    const size_t before = out.size();
+    encode_word(word, syms, out);
+    if (cacheable) cache->insert(word, out.data() + before, out.size() - before);
   }
   return {};
 }

@@ -20,8 +20,9 @@ class BpeEncoder {
   // `merges` is tokenizer.ggml.merges ("left right" strings in rank order).
   Status init(const Vocab& vocab, const gguf::Value& merges, const PreTokenizerInfo& info);
 
-  // Appends the ids of one text fragment (no special tokens inside) to `out`.
-  Status encode(std::string_view fragment, std::vector<TokenId>& out) const;
+  // Appends the ids of one text fragment (no special tokens inside) to `out`. `cache` (may be
+  // null) remembers words across the fragments of one call.
+  Status encode(std::string_view fragment, std::vector<TokenId>& out, WordCache* cache) const;
 
  private:
   struct Symbol {

@@ -7,11 +7,23 @@
 namespace minnow::text {
 namespace {
 
+constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581
+
+// Beyond this many crossing tokens, cutting the text into words is not worth the search.
+constexpr size_t kMaxCrossing = 64;
+
+bool valid_utf8(std::string_view s) {
+  std::string scratch;
+  append_valid_utf8(s, scratch);
+  return scratch == s;
+}
+
 struct Symbol {
   uint32_t pos;
   uint32_t len;  // 0 once merged into its left neighbour
   int32_t prev;
   int32_t next;
+  TokenId token;  // known once merged; single characters are looked up at the end
 };
 
 // Highest score first, then leftmost, as llama.cpp.
@@ -20,6 +32,7 @@ struct Bigram {
   int32_t left;
   int32_t right;
   uint32_t size;  // bytes of left + right when queued; a mismatch later means stale
+  TokenId token;  // the joined text
 };
 
 struct BigramAfter {
@@ -42,33 +55,108 @@ void SpmEncoder::init(const Vocab& vocab, TokenId unk) {
     }
     byte_tokens_[b] = t >= 0 ? t : unk;
   }
+  for (size_t id = 0; id < vocab.size(); ++id) {
+    const std::string_view t = vocab.text(static_cast<TokenId>(id));
+    const bool valid = valid_utf8(t);
+    for (size_t k = t.find(kSpaceMark, 1); k != std::string_view::npos;
+         k = t.find(kSpaceMark, k + 1)) {
+      // Runs of U+2581 never straddle a cut; anything else before one might, and so might
+      // any U+2581 in a token that is not valid UTF-8 (its characters need not line up).
+      if (!valid || !(k >= 3 && t.substr(k - 3, 3) == kSpaceMark)) {
+        crossing_.emplace_back(t);
+        break;
+      }
+    }
+  }
 }
 
-void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out) const {
+void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out,
+                        WordCache* cache) const {
   if (text.empty()) return;
+  // Word starts: each U+2581 after another character, unless a crossing token covers it.
+  // With many crossing tokens the whole text is one word (exact, just slower).
+  std::vector<size_t> starts{0};
+  if (crossing_.size() <= kMaxCrossing) {
+    std::vector<std::pair<size_t, size_t>> covered;  // [begin, end) of crossing occurrences
+    for (const std::string& c : crossing_) {
+      for (size_t p = text.find(c); p != std::string_view::npos; p = text.find(c, p + 1)) {
+        covered.emplace_back(p, p + c.size());
+      }
+    }
+    std::sort(covered.begin(), covered.end());
+    size_t next_cover = 0, covered_to = 0;  // sweep: furthest end of occurrences begun before i
+    // The symbols are the characters encode_word() starts from (lead-byte lengths).
+    size_t prev = 0;
+    for (size_t i = 0; i < text.size();) {
+      const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(text[i])), text.size() - i);
+      while (next_cover < covered.size() && covered[next_cover].first < i) {
+        covered_to = std::max(covered_to, covered[next_cover++].second);
+      }
+      if (i > 0 && covered_to <= i && text.compare(i, len, kSpaceMark) == 0 &&
+          text.compare(prev, i - prev, kSpaceMark) != 0) {
+        starts.push_back(i);
+      }
+      prev = i;
+      i += len;
+    }
+  }
+  starts.push_back(text.size());
+
+  const size_t n_words = starts.size() - 1;
+  for (size_t w = 0; w < n_words; ++w) {
+    const std::string_view word = text.substr(starts[w], starts[w + 1] - starts[w]);
+    const bool cacheable = cache && word.size() <= WordCache::kMaxWordBytes;
+    if (cacheable && cache->lookup(word, out)) continue;
+    const size_t before = out.size();
+    encode_word(word, out);
+    if (cacheable) cache->insert(word, out.data() + before, out.size() - before);
+  }
+}
+
+void SpmEncoder::encode_word(std::string_view text, std::vector<TokenId>& out) const {
   thread_local std::vector<Symbol> syms;
   thread_local std::vector<Bigram> heap;
+  thread_local std::vector<uint64_t> hashes;
   syms.clear();
   heap.clear();
   for (size_t i = 0; i < text.size();) {
     const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(text[i])), text.size() - i);
     const auto idx = static_cast<int32_t>(syms.size());
-    syms.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(len), idx - 1, idx + 1});
+    syms.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(len), idx - 1, idx + 1,
+                    kNoToken});
     i += len;
   }
   syms.back().next = -1;
+  const StringIndex& index = vocab_->index;
 
   // Two neighbours merge when their joined text is a token; the best-scored pair goes first.
-  auto try_add = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
+  auto joined = [&](int32_t left) {
     const Symbol& l = syms[left];
-    const Symbol& r = syms[right];
-    const TokenId t = vocab_->find(text.substr(l.pos, l.len + r.len));
+    return text.substr(l.pos, l.len + syms[l.next].len);
+  };
+  auto try_add = [&](int32_t left, uint64_t hash) {
+    const std::string_view j = joined(left);
+    const TokenId t = index.find(j, hash);
     if (t < 0) return;
-    heap.push_back({vocab_->scores[t], left, right, l.len + r.len});
+    heap.push_back({vocab_->scores[t], left, syms[left].next, static_cast<uint32_t>(j.size()), t});
     std::push_heap(heap.begin(), heap.end(), BigramAfter());
   };
-  for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) try_add(i - 1, i);
+  auto hash_of = [&](int32_t left) {
+    const std::string_view j = joined(left);
+    const uint64_t h = StringIndex::hash(j);
+    index.prefetch(h);
+    return h;
+  };
+
+  // Seed with every adjacent pair, hashing (and prefetching) all before looking any up.
+  hashes.resize(syms.size());
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) hashes[i] = hash_of(i);
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) {
+    const std::string_view j = joined(i);
+    const TokenId t = index.find(j, hashes[i]);
+    if (t >= 0) heap.push_back({vocab_->scores[t], i, i + 1, static_cast<uint32_t>(j.size()), t});
+  }
+  std::make_heap(heap.begin(), heap.end(), BigramAfter());  // linear, where n pushes are n log n
 
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), BigramAfter());
@@ -78,17 +166,20 @@ void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out) const 
     Symbol& r = syms[b.right];
     if (l.len == 0 || r.len == 0 || l.len + r.len != b.size) continue;
     l.len += r.len;
+    l.token = b.token;
     r.len = 0;
     l.next = r.next;
     if (r.next >= 0) syms[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
+    const uint64_t h_prev = l.prev >= 0 ? hash_of(l.prev) : 0;
+    const uint64_t h_next = l.next >= 0 ? hash_of(b.left) : 0;
+    if (l.prev >= 0) try_add(l.prev, h_prev);
+    if (l.next >= 0) try_add(b.left, h_next);
   }
 
   for (int32_t i = 0; i != -1; i = syms[i].next) {
     const Symbol& s = syms[i];
     const std::string_view piece = text.substr(s.pos, s.len);
-    const TokenId t = vocab_->find(piece);
+    const TokenId t = s.token != kNoToken ? s.token : index.find(piece);
     if (t >= 0) {
       out.push_back(t);
       continue;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <set>
 
 #include "text/bpe.h"
@@ -504,8 +505,8 @@ std::string_view Tokenizer::piece(TokenId id, bool special) const {
 }
 
 Status Tokenizer::encode_text(std::string_view fragment, bool space_prefix,
-                              std::vector<TokenId>& out) const {
-  if (kind_ == TokenizerKind::kBpe) return impl_->bpe->encode(fragment, out);
+                              std::vector<TokenId>& out, WordCache* cache) const {
+  if (kind_ == TokenizerKind::kBpe) return impl_->bpe->encode(fragment, out, cache);
   std::string text;
   text.reserve(fragment.size() + fragment.size() / 4 + 4);
   if (space_prefix) text += kSpaceMark;
@@ -513,7 +514,7 @@ Status Tokenizer::encode_text(std::string_view fragment, bool space_prefix,
     if (c == ' ') text += kSpaceMark;
     else text += c;
   }
-  impl_->spm.encode(text, out);
+  impl_->spm.encode(text, out, cache);
   return {};
 }
 
@@ -526,6 +527,11 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, bool add
   }
   std::vector<SpecialMatcher::Fragment> fragments;
   impl_->matcher.partition(text, parse_special, fragments);
+  // Long texts remember the ids of the words they have already met.
+  std::optional<WordCache> cache;
+  if (text.size() >= WordCache::kMinBytes) {
+    cache.emplace(std::min(text.size() / 8, WordCache::kMaxWords));
+  }
   bool prev_special = true;  // SPM prefixes a space to text at the start or after a token
   for (const SpecialMatcher::Fragment& f : fragments) {
     if (f.token != kNoToken) {
@@ -534,7 +540,8 @@ Result<std::vector<TokenId>> Tokenizer::tokenize(std::string_view text, bool add
       continue;
     }
     MINNOW_RETURN_IF_ERROR(encode_text(text.substr(f.offset, f.length),
-                                       add_space_prefix_ && prev_special, out));
+                                       add_space_prefix_ && prev_special, out,
+                                       cache ? &*cache : nullptr));
     prev_special = false;
   }
   if (add_special && add_eos_) {

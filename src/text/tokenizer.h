@@ -31,6 +31,8 @@ namespace minnow::text {
 using TokenId = int32_t;
 constexpr TokenId kNoToken = -1;
 
+class WordCache;
+
 // Token attributes. The bit values are those of llama.cpp's llama_token_attr so that the
 // goldens can compare whole-vocabulary attribute hashes.
 enum TokenAttr : uint32_t {
@@ -123,8 +125,8 @@ class Tokenizer {
   struct Impl;
 
   Status init(const gguf::File& file);
-  Status encode_text(std::string_view fragment, bool space_prefix,
-                     std::vector<TokenId>& out) const;
+  Status encode_text(std::string_view fragment, bool space_prefix, std::vector<TokenId>& out,
+                     WordCache* cache) const;
 
   std::unique_ptr<Impl> impl_;
   TokenizerKind kind_ = TokenizerKind::kBpe;
