@@ -9,5 +9,6 @@ namespace minnow::cli {
 void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
+void register_template(CLI::App& app);
 
 }  // namespace minnow::cli
