@@ -22,7 +22,7 @@ size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 constexpr int64_t kQuantizeRowsPerChunk = 16;
 // Activation rows per work item of a prefill: 64 rows of a 1536-wide Q8_0 activation are
 // ~100 KB, which stays in L2 while the kernel sweeps a chunk of weight rows over them.
-constexpr int64_t kBatchBlock = 64;
+constexpr int64_t kBatchBlock = 32;
 // Weight rows per work item are a multiple of this (the kernels' row tiles divide it).
 constexpr int64_t kRowAlign = 16;
 // A work item reads at least this many weight bytes, so claiming it is negligible.

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <cstring>
 
 #include "kernels/matmul_kernels.h"
@@ -278,41 +279,38 @@ constexpr bool kHasVnni = true;
 constexpr bool kHasVnni = false;
 #endif
 
-// R weight rows × C activation rows, one group of 8 blocks per step.
-template <class F, int R, int C>
-void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb, float* y,
-            int64_t ldy) {
+// How a format's weights enter the integer dot product on this target.
+template <class F>
+struct Dot32 {
   // Signed weights: +128 (xor) and a -128·Σa start with VNNI; |w|, sign(a, w) without.
-  constexpr bool kXor = F::kSigned && kHasVnni;
-  constexpr bool kSignTrick = F::kSigned && !kHasVnni;
-  constexpr int kShift = kXor ? 7 : F::kIntShift;  // integer offset -2^kShift·Σa (0: none)
-  constexpr bool kIntOffset = kXor || F::kOffset == Offset::kInt;
-  // Decode (C == 1) has few independent accumulators: split each in two (even / odd u) so
-  // that the multiply-add latency does not serialize the loop.
-  constexpr int S = (C == 1 && kHasVnni) ? 2 : 1;
-  constexpr int kDepth = kHasVnni ? 8 : F::kI16Depth;
+  static constexpr bool kXor = F::kSigned && kHasVnni;
+  static constexpr bool kSignTrick = F::kSigned && !kHasVnni;
+  static constexpr int kShift = kXor ? 7 : F::kIntShift;  // integer offset -2^kShift·Σa
+  static constexpr bool kIntOffset = kXor || F::kOffset == Offset::kInt;
+  static constexpr int kDepth = kHasVnni ? 8 : F::kI16Depth;
 
-  __m256 acc[R][C];
-  for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
-  }
-  const int64_t ng = (nb + 7) / 8;
-  for (int64_t g = 0; g < ng; ++g) {
+  // Unpacks group g (8 blocks, the last one zero-padded) of one weight row.
+  static void unpack(const uint8_t* row, int64_t nb, int64_t g, __m256i (&wv)[8], __m256* dw, __m256* mw) {
     const int n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
-    __m256i wv[R][8];
-    __m256 dw[R], mw[R];
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* p[8];
-      const uint8_t* row = w + r * w_row_bytes + 8 * g * F::kBytes;
-      for (int j = 0; j < 8; ++j) p[j] = j < n_valid ? row + j * F::kBytes : kZeroBlock;
-      F::group(p, wv[r], &dw[r], &mw[r]);
-      if constexpr (kXor) {
-        for (int u = 0; u < 8; ++u) wv[r][u] = _mm256_xor_si256(wv[r][u], _mm256_set1_epi8(static_cast<char>(0x80)));
-      }
+    const uint8_t* p[8];
+    const uint8_t* first = row + 8 * g * F::kBytes;
+    for (int j = 0; j < 8; ++j) p[j] = j < n_valid ? first + j * F::kBytes : kZeroBlock;
+    F::group(p, wv, dw, mw);
+    if constexpr (kXor) {
+      for (int u = 0; u < 8; ++u) wv[u] = _mm256_xor_si256(wv[u], _mm256_set1_epi8(static_cast<char>(0x80)));
     }
+  }
+
+  // acc[r][c] += the 8 blocks of group g: weights wv[r][0..7] with scales dw[r], mw[r],
+  // against activation row c (a starts at that tile's first row).
+  template <int R, int C>
+  static void group(const __m256i* const (&wv)[R], const __m256* dw, const __m256* mw,
+                    const Activations& a, int64_t g, __m256 (&acc)[R][C]) {
+    // Decode (C == 1) has few independent accumulators: split each in two (even / odd u)
+    // so that the multiply-add latency does not serialize the loop.
+    constexpr int S = (C == 1 && kHasVnni) ? 2 : 1;
     const uint8_t* aq[C];
     for (int c = 0; c < C; ++c) aq[c] = a.q + c * a.row_bytes + 256 * g;
-
     __m256i iacc[S][R][C];
     for (int c = 0; c < C; ++c) {
       __m256i start = _mm256_setzero_si256();
@@ -328,16 +326,18 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
     for (int u0 = 0; u0 < 8; u0 += kDepth) {
       __m256i t16[R][C];
       for (int u = u0; u < u0 + kDepth; ++u) {
+        __m256i w[R];
+        for (int r = 0; r < R; ++r) w[r] = wv[r][u];
         for (int c = 0; c < C; ++c) {
           const __m256i av = loadu256(aq[c] + 32 * u);
           for (int r = 0; r < R; ++r) {
             if constexpr (kHasVnni) {
-              iacc[u % S][r][c] = dot_u8s8(iacc[u % S][r][c], wv[r][u], av);
+              iacc[u % S][r][c] = dot_u8s8(iacc[u % S][r][c], w[r], av);
             } else if constexpr (kSignTrick) {
-              const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv[r][u], wv[r][u]), _mm256_sign_epi8(av, wv[r][u]));
+              const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w[r], w[r]), _mm256_sign_epi8(av, w[r]));
               iacc[0][r][c] = _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
             } else {
-              const __m256i p16 = _mm256_maddubs_epi16(wv[r][u], av);
+              const __m256i p16 = _mm256_maddubs_epi16(w[r], av);
               t16[r][c] = u == u0 ? p16 : _mm256_add_epi16(t16[r][c], p16);
             }
           }
@@ -364,8 +364,71 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
       }
     }
   }
+};
+
+// R weight rows × C activation rows, unpacking each weight group as it goes (decode and
+// small batches: each group is used by C rows only).
+template <class F, int R, int C>
+void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb, float* y,
+            int64_t ldy) {
+  __m256 acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
+  }
+  const int64_t ng = (nb + 7) / 8;
+  for (int64_t g = 0; g < ng; ++g) {
+    __m256i wv[R][8];
+    __m256 dw[R], mw[R];
+    const __m256i* rows[R];
+    for (int r = 0; r < R; ++r) {
+      Dot32<F>::unpack(w + r * w_row_bytes, nb, g, wv[r], &dw[r], &mw[r]);
+      rows[r] = wv[r];
+    }
+    Dot32<F>::template group<R, C>(rows, dw, mw, a, g, acc);
+  }
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
+  }
+}
+
+// Prefill: the groups of R weight rows are unpacked once into a buffer (in L1) and then
+// multiplied with every tile of C activation rows, so unpacking costs nothing per activation
+// row. The columns are taken kPackGroups groups (2048 elements) at a time to bound the buffer.
+constexpr int kPackGroups = 4;
+
+template <class F, int R, int C>
+void rows_packed(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb,
+                 int64_t n_batch, float* y, int64_t ldy) {
+  const int64_t ng = (nb + 7) / 8;
+  alignas(32) __m256i wbuf[kPackGroups][R][8];
+  __m256 dbuf[kPackGroups][R], mbuf[kPackGroups][R];
+  for (int64_t g0 = 0; g0 < ng; g0 += kPackGroups) {
+    const int n = static_cast<int>(ng - g0 < kPackGroups ? ng - g0 : kPackGroups);
+    for (int i = 0; i < n; ++i) {
+      for (int r = 0; r < R; ++r) Dot32<F>::unpack(w + r * w_row_bytes, nb, g0 + i, wbuf[i][r], &dbuf[i][r], &mbuf[i][r]);
+    }
+    auto run = [&](auto cols_const, int64_t c0) {
+      constexpr int CC = decltype(cols_const)::value;
+      const Activations at = a.from_row(c0);
+      __m256 acc[R][CC];
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < CC; ++c) acc[r][c] = _mm256_setzero_ps();
+      }
+      for (int i = 0; i < n; ++i) {
+        const __m256i* rows[R];
+        for (int r = 0; r < R; ++r) rows[r] = wbuf[i][r];
+        Dot32<F>::template group<R, CC>(rows, dbuf[i], mbuf[i], at, g0 + i, acc);
+      }
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < CC; ++c) {
+          float* out = y + (c0 + c) * ldy + r;
+          *out = (g0 == 0 ? 0.0f : *out) + hsum(acc[r][c]);
+        }
+      }
+    };
+    int64_t c = 0;
+    for (; c + C <= n_batch; c += C) run(std::integral_constant<int, C>{}, c);
+    for (; c < n_batch; ++c) run(std::integral_constant<int, 1>{}, c);
   }
 }
 
@@ -445,14 +508,19 @@ template <class F>
 void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
             const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
   const int64_t nb = cols / kQK;
+  // Register tiles: decode 4 rows × 1; prefill R × C with 2·R·C accumulators + R weights
+  // in registers (16 on AVX2 / AVX-VNNI, 32 with AVX512VL).
+  constexpr int kPR = 2, kPC = kRegs == 32 ? 6 : (kHasVnni ? 3 : 2);
   if (n_batch == 1) {
     drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 1>{w_row_bytes, nb, ldy});
-  } else if constexpr (kRegs == 32) {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 4, 3>{w_row_bytes, nb, ldy});
-  } else if constexpr (kHasVnni) {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 3>{w_row_bytes, nb, ldy});
+  } else if (n_batch < kPC) {
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, kPC>{w_row_bytes, nb, ldy});
   } else {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, 2>{w_row_bytes, nb, ldy});
+    int64_t r = 0;
+    for (; r + kPR <= n_rows; r += kPR) {
+      rows_packed<F, kPR, kPC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
+    }
+    for (; r < n_rows; ++r) rows_packed<F, 1, kPC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
   }
 }
 
