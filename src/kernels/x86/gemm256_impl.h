@@ -702,6 +702,15 @@ struct FmtK4 {
   }
 };
 
+// Scales of a quarter (32 elements = sub-blocks 2qi and 2qi+1 of 16) from 16 i16 scales in
+// order: the pair is dword qi; broadcast it, then keep its low i16 in the lower 128-bit half
+// (maddubs lanes 0..7: elements 0..15) and its high i16 in the upper half.
+inline __m256i quarter_scales(__m256i sc16, int qi) {
+  const __m256i pair = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(qi));
+  return _mm256_shuffle_epi8(pair, _mm256_set_epi64x(0x0302030203020302, 0x0302030203020302,
+                                                     0x0100010001000100, 0x0100010001000100));
+}
+
 // Q6_K: 16 sub-blocks of 16, x = d·sc·(q - 32), q 6-bit, sc int8.
 // Layout: ql 128 bytes, qh 64 bytes, scales 16 bytes, d. Per 128-element half h, quarter k
 // (32 elements) has its low 4 bits in ql[64h + 32(k%2) + l] (low nibble for k < 2, high for
@@ -734,11 +743,7 @@ struct FmtQ6_K {
           // bits 2k, 2k+1 of qh -> bits 4, 5
           const __m256i high = 2 * k <= 4 ? _mm256_slli_epi16(qh, 4 - 2 * k) : _mm256_srli_epi16(qh, 2 * k - 4);
           q[r] = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
-          // scales of sub-blocks 2qi (lower half) and 2qi+1 (upper half), qi = 4h + k: the
-          // pair is dword qi of sc16; broadcast it, then pick its low / high i16 per half.
-          const __m256i pair = _mm256_permutevar8x32_epi32(sc16[r], _mm256_set1_epi32(4 * h + k));
-          scale[r] = _mm256_shuffle_epi8(pair, _mm256_set_epi64x(0x0302030203020302, 0x0302030203020302,
-                                                                 0x0100010001000100, 0x0100010001000100));
+          scale[r] = quarter_scales(sc16[r], 4 * h + k);
         }
         for (int c = 0; c < C; ++c) {
           const __m256i av = loadu256(q8k_qs(ab[c]) + 128 * h + 32 * k);
@@ -748,6 +753,154 @@ struct FmtQ6_K {
     }
     for (int r = 0; r < R; ++r) {
       const float dw = h2f(wb[r] + 208);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+  }
+};
+
+// Q2_K: 16 sub-blocks of 16, x = d·sc·q - dmin·m, q 2-bit, sc / m the low / high nibble of
+// scales[g]. Layout: scales 16, qs 64, d, dmin. Per 128-element half h, quarter k of the
+// half is bits 2k..2k+1 of qs[32h + l].
+struct FmtQ2_K {
+  static constexpr size_t kBytes = sizeof(BlockQ2_K);
+
+  template <int R, int C>
+  static void superblock(const uint8_t* const* wb, const uint8_t* const* ab, __m256 (&acc)[R][C]) {
+    __m256i sc16[R];
+    __m256i iacc[R][C];
+    for (int r = 0; r < R; ++r) {
+      const __m128i raw = loadu128(wb[r]);
+      sc16[r] = _mm256_cvtepu8_epi16(_mm_and_si128(raw, _mm_set1_epi8(0x0F)));
+      const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0F)));
+      const float dmin = h2f(wb[r] + 82);
+      for (int c = 0; c < C; ++c) {
+        iacc[r][c] = _mm256_setzero_si256();
+        const __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(q8k_bsums(ab[c]), m16));
+        acc[r][c] = _mm256_fnmadd_ps(mins, _mm256_set1_ps(dmin * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        __m256i q[R], scale[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i qv = loadu256(wb[r] + 16 + 32 * h);
+          q[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), _mm256_set1_epi8(3));
+          scale[r] = quarter_scales(sc16[r], 4 * h + k);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m256i av = loadu256(q8k_qs(ab[c]) + 128 * h + 32 * k);
+          for (int r = 0; r < R; ++r) iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(q[r], av), scale[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const float dw = h2f(wb[r] + 80);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+  }
+};
+
+// Q3_K: 16 sub-blocks of 16, x = d·sc·(q - 4), q = 2 low bits (as Q2_K) + 4·hbit, sc signed
+// 6-bit stored + 32. Layout: hmask 32, qs 64, scales 12, d. Element 128h + 32k + l has its
+// hbit at bit 4h + k of hmask[l]. The -4 is folded in through the bsums.
+struct FmtQ3_K {
+  static constexpr size_t kBytes = sizeof(BlockQ3_K);
+
+  // Sixteen 6-bit scales: low nibbles of bytes 0..7 (scales 0..7) and their high nibbles
+  // (scales 8..15), top 2 bits of scale j in byte 8 + j % 4 at bit 2·(j / 4).
+  static __m256i scales(const uint8_t* s) {
+    const uint64_t lo8 = load_u32(s) | (static_cast<uint64_t>(load_u32(s + 4)) << 32);
+    const uint32_t hi = load_u32(s + 8);
+    const __m128i low = _mm_set_epi64x(static_cast<int64_t>((lo8 >> 4) & 0x0F0F0F0F0F0F0F0FULL),
+                                       static_cast<int64_t>(lo8 & 0x0F0F0F0F0F0F0F0FULL));
+    // byte j of `top`: bits 2(j/4).. of byte 8 + j%4, i.e. (hi >> 2(j/4)) byte j%4
+    uint8_t top[16];
+    for (int j = 0; j < 16; ++j) top[j] = static_cast<uint8_t>(((hi >> (8 * (j % 4) + 2 * (j / 4))) & 3) << 4);
+    const __m128i all = _mm_or_si128(low, _mm_loadu_si128(reinterpret_cast<const __m128i*>(top)));
+    return _mm256_sub_epi16(_mm256_cvtepu8_epi16(all), _mm256_set1_epi16(32));
+  }
+
+  template <int R, int C>
+  static void superblock(const uint8_t* const* wb, const uint8_t* const* ab, __m256 (&acc)[R][C]) {
+    __m256i sc16[R];
+    __m256i iacc[R][C];
+    for (int r = 0; r < R; ++r) {
+      sc16[r] = scales(wb[r] + 96);
+      for (int c = 0; c < C; ++c) {
+        const __m256i off = _mm256_madd_epi16(q8k_bsums(ab[c]), sc16[r]);  // -4·Σ sc·bsum
+        iacc[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      for (int k = 0; k < 4; ++k) {
+        __m256i q[R], scale[R];
+        for (int r = 0; r < R; ++r) {
+          const __m256i qv = loadu256(wb[r] + 32 + 32 * h);
+          const __m256i hm = loadu256(wb[r]);
+          const int bit = 4 * h + k;
+          // hbit -> 4: shift bit `bit` of each byte to bit 2
+          const __m256i hb = bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
+          q[r] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * k), _mm256_set1_epi8(3)),
+                                 _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+          scale[r] = quarter_scales(sc16[r], 4 * h + k);
+        }
+        for (int c = 0; c < C; ++c) {
+          const __m256i av = loadu256(q8k_qs(ab[c]) + 128 * h + 32 * k);
+          for (int r = 0; r < R; ++r) iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(q[r], av), scale[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const float dw = h2f(wb[r] + 108);
+      for (int c = 0; c < C; ++c) {
+        acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
+      }
+    }
+  }
+};
+
+// IQ4_XS: 8 sub-blocks of 32, x = d·(ls - 32)·kIQ4NLValues[q]; ls 6-bit (low 4 bits in
+// scales_l, nibble j % 2 of byte j / 2; top 2 bits at bit 2j of scales_h). Layout: d,
+// scales_h (u16), scales_l 4, qs 128 (sub-block j: qs[16j..16j+15] in the 32-wide nibble
+// layout). Code book values are signed: |w| and sign(a, w) on every target.
+struct FmtIQ4_XS {
+  static constexpr size_t kBytes = sizeof(BlockIQ4_XS);
+
+  template <int R, int C>
+  static void superblock(const uint8_t* const* wb, const uint8_t* const* ab, __m256 (&acc)[R][C]) {
+    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+    __m256i scales[R];  // 8 i16 (ls - 32), in both halves
+    __m256i iacc[R][C];
+    for (int r = 0; r < R; ++r) {
+      const uint32_t sh = load_u16(wb[r] + 2);
+      const uint32_t sl = load_u32(wb[r] + 4);
+      alignas(16) int16_t ls[8];
+      for (int j = 0; j < 8; ++j) {
+        ls[j] = static_cast<int16_t>((((sl >> (4 * j)) & 0xF) | (((sh >> (2 * j)) & 3) << 4)) - 32);
+      }
+      scales[r] = _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(ls)));
+      for (int c = 0; c < C; ++c) iacc[r][c] = _mm256_setzero_si256();
+    }
+    for (int j = 0; j < 8; ++j) {
+      __m256i wv[R], wabs[R], scale[R];
+      for (int r = 0; r < R; ++r) {
+        wv[r] = _mm256_shuffle_epi8(table, unpack_nibbles32(wb[r] + 8 + 16 * j));
+        wabs[r] = _mm256_sign_epi8(wv[r], wv[r]);
+        scale[r] = broadcast_i16(scales[r], j);
+      }
+      for (int c = 0; c < C; ++c) {
+        const __m256i av = loadu256(q8k_qs(ab[c]) + 32 * j);
+        for (int r = 0; r < R; ++r) {
+          iacc[r][c] = dot_i16(iacc[r][c], _mm256_maddubs_epi16(wabs[r], _mm256_sign_epi8(av, wv[r])), scale[r]);
+        }
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      const float dw = h2f(wb[r]);
       for (int c = 0; c < C; ++c) {
         acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(dw * q8k_d(ab[c])), acc[r][c]);
       }
@@ -808,9 +961,12 @@ inline void fill_gemm256(KernelTable& t) {
   t.gemm[slot(TensorType::Q5_1)] = &gemm32<FmtQ5_1>;
   t.gemm[slot(TensorType::Q8_0)] = &gemm32<FmtQ8_0>;
   t.gemm[slot(TensorType::IQ4_NL)] = &gemm32<FmtIQ4_NL>;
+  t.gemm[slot(TensorType::Q2_K)] = &gemm_k<FmtQ2_K>;
+  t.gemm[slot(TensorType::Q3_K)] = &gemm_k<FmtQ3_K>;
   t.gemm[slot(TensorType::Q4_K)] = &gemm_k<FmtK4<false>>;
   t.gemm[slot(TensorType::Q5_K)] = &gemm_k<FmtK4<true>>;
   t.gemm[slot(TensorType::Q6_K)] = &gemm_k<FmtQ6_K>;
+  t.gemm[slot(TensorType::IQ4_XS)] = &gemm_k<FmtIQ4_XS>;
   t.gemm[slot(TensorType::F32)] = &gemm_float<FloatF32>;
   t.gemm[slot(TensorType::F16)] = &gemm_float<FloatF16>;
   t.gemm[slot(TensorType::BF16)] = &gemm_float<FloatBF16>;
