@@ -25,8 +25,11 @@ constexpr int64_t kQuantizeRowsPerChunk = 16;
 constexpr int64_t kBatchBlock = 32;
 // Weight rows per work item are a multiple of this (the kernels' row tiles divide it).
 constexpr int64_t kRowAlign = 16;
-// A work item reads at least this many weight bytes, so claiming it is negligible.
+// A work item reads at least this many weight bytes, so claiming it is negligible, and at
+// most this many, so that big matrices (the vocabulary-sized output) are cut finely enough
+// for a thread slowed down by another process to hand its share to the others.
 constexpr int64_t kMinChunkWeightBytes = 32 * 1024;
+constexpr int64_t kMaxChunkWeightBytes = 1024 * 1024;
 
 struct Tables {
   KernelTable by_target[kNumKernelTargets];
@@ -212,7 +215,8 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
   }
 
   // 2. Split (rows x batch) into work items: blocks of kBatchBlock activation rows, and row
-  // ranges sized for a few items per thread, each at least kMinChunkWeightBytes of weights.
+  // ranges sized for a few items per thread, between kMin- and kMaxChunkWeightBytes of
+  // weights each.
   const size_t w_row_bytes = row_bytes(traits(w.type), cols);
   const int64_t n_batch_blocks = (batch + kBatchBlock - 1) / kBatchBlock;
   const int64_t threads = pool.n_threads();
@@ -220,6 +224,8 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
   int64_t chunk_rows = (w.rows + row_chunks - 1) / row_chunks;
   const int64_t min_rows =
       std::max<int64_t>(kRowAlign, kMinChunkWeightBytes / static_cast<int64_t>(w_row_bytes));
+  const int64_t max_rows = kMaxChunkWeightBytes / static_cast<int64_t>(w_row_bytes);
+  if (threads > 1 && chunk_rows > max_rows) chunk_rows = max_rows;
   chunk_rows = std::max(chunk_rows, min_rows);
   chunk_rows = (chunk_rows + kRowAlign - 1) / kRowAlign * kRowAlign;
   row_chunks = (w.rows + chunk_rows - 1) / chunk_rows;
