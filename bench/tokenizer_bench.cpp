@@ -80,8 +80,10 @@ std::vector<std::string> paragraphs() {
 
 std::string adversarial(int kind, size_t n) {
   switch (kind) {
-    case 0: return std::string(n, 'a');
-    case 1: return std::string(n, ' ');
+    case 0:
+      return std::string(n, 'a');
+    case 1:
+      return std::string(n, ' ');
     default: {
       std::mt19937 rng(7);
       std::string s(n, 'a');
@@ -113,7 +115,8 @@ void run_tokenize(benchmark::State& state, const char* file, const std::string& 
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
   state.counters["tokens"] = static_cast<double>(n_tokens);
-  state.counters["bytes_per_token"] = static_cast<double>(text.size()) / std::max<size_t>(1, n_tokens);
+  state.counters["bytes_per_token"] =
+      static_cast<double>(text.size()) / std::max<size_t>(1, n_tokens);
 }
 
 void BM_ProseSmolLM2(benchmark::State& state) {
@@ -187,7 +190,9 @@ void run_stream(benchmark::State& state, const char* file) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * bytes));
   state.counters["tokens"] = static_cast<double>(ids->size());
 }
-void BM_StreamSmolLM2(benchmark::State& state) { run_stream(state, "SmolLM2-135M-Instruct.Q4_1.gguf"); }
+void BM_StreamSmolLM2(benchmark::State& state) {
+  run_stream(state, "SmolLM2-135M-Instruct.Q4_1.gguf");
+}
 void BM_StreamGemma3(benchmark::State& state) { run_stream(state, "gemma-3-270m-q4_k_m.gguf"); }
 BENCHMARK(BM_StreamSmolLM2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StreamGemma3)->Unit(benchmark::kMillisecond);
@@ -204,7 +209,8 @@ void BM_LoadTokenizer(benchmark::State& state, const char* file) {
 }
 BENCHMARK_CAPTURE(BM_LoadTokenizer, smollm2, "SmolLM2-135M-Instruct.Q4_1.gguf")
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BM_LoadTokenizer, gemma3, "gemma-3-270m-q4_k_m.gguf")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_LoadTokenizer, gemma3, "gemma-3-270m-q4_k_m.gguf")
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -5,3 +5,6 @@ minnow_test(text_tok_test
   SOURCES text_tok_golden_test.cpp text_tok_unit_test.cpp text_tok_adversarial_test.cpp
   LIBS minnow_text nlohmann_json::nlohmann_json)
 target_include_directories(text_tok_test PRIVATE ${PROJECT_SOURCE_DIR})
+# `minnow tokenize` / `minnow detokenize` in-process on a synthetic vocabulary.
+minnow_test(text_tok_cli_test SOURCES text_tok_cli_test.cpp LIBS minnow_cli)
+target_include_directories(text_tok_cli_test PRIVATE ${PROJECT_SOURCE_DIR})

@@ -1,10 +1,9 @@
 // Tokenization time grows linearly on adversarial input: one repeated character, white space
 // only, letters without spaces, newlines only. Each input is tokenized at full size (1 MB, or
-// 256 KB under sanitizers) and at an eighth of it; a quadratic algorithm would take 64 times
+// 128 KB under sanitizers) and at an eighth of it; a quadratic algorithm would take 64 times
 // as long, a linear one 8 (n log n a little more). CPU time of this thread is measured, so a
 // busy machine slows both runs alike.
 #include <gtest/gtest.h>
-
 #include <time.h>
 
 #include <cstdlib>
@@ -19,10 +18,10 @@ namespace minnow::text {
 namespace {
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kFull = 256 << 10;
+constexpr size_t kFull = 128 << 10;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr size_t kFull = 256 << 10;
+constexpr size_t kFull = 128 << 10;
 #else
 constexpr size_t kFull = 1 << 20;
 #endif
@@ -30,8 +29,8 @@ constexpr size_t kFull = 1 << 20;
 constexpr size_t kFull = 1 << 20;
 #endif
 
-constexpr double kMaxRatio = 20.0;       // full / eighth; linear is 8, quadratic 64
-constexpr double kSlackSeconds = 0.05;   // timer noise on small runs
+constexpr double kMaxRatio = 20.0;      // full / eighth; linear is 8, quadratic 64
+constexpr double kSlackSeconds = 0.05;  // timer noise on small runs
 constexpr double kMaxFullSeconds = 30.0;
 
 double thread_seconds() {
@@ -42,9 +41,12 @@ double thread_seconds() {
 
 std::string make_input(char kind, size_t n) {
   switch (kind) {
-    case 'a': return std::string(n, 'a');
-    case ' ': return std::string(n, ' ');
-    case '\n': return std::string(n, '\n');
+    case 'a':
+      return std::string(n, 'a');
+    case ' ':
+      return std::string(n, ' ');
+    case '\n':
+      return std::string(n, '\n');
     default: {  // letters without spaces
       std::mt19937 rng(99);
       std::string s(n, 'a');
@@ -65,9 +67,8 @@ double time_tokenize(const Tokenizer& tok, const std::string& text, size_t* n_to
 
 void check_linear(const Tokenizer& tok, const char* label) {
   for (char kind : {'a', ' ', '\n', 'z'}) {
-    SCOPED_TRACE(std::string(label) + " input kind '" + (kind == '\n' ? std::string("\\n")
-                                                                       : std::string(1, kind)) +
-                 "'");
+    SCOPED_TRACE(std::string(label) + " input kind '" +
+                 (kind == '\n' ? std::string("\\n") : std::string(1, kind)) + "'");
     size_t n_small = 0, n_full = 0;
     const std::string small = make_input(kind, kFull / 8);
     const std::string full = make_input(kind, kFull);

@@ -53,9 +53,12 @@ std::string bytes_of(const json& enc) {
 std::string printable(const std::string& s) {
   std::ostringstream o;
   for (unsigned char c : s) {
-    if (c == '\n') o << "\\n";
-    else if (c < 0x20 || c == 0x7F) o << "\\x" << std::hex << int(c) << std::dec;
-    else o << c;
+    if (c == '\n')
+      o << "\\n";
+    else if (c < 0x20 || c == 0x7F)
+      o << "\\x" << std::hex << int(c) << std::dec;
+    else
+      o << c;
   }
   return o.str();
 }
@@ -97,13 +100,11 @@ struct Model {
 };
 
 const Model kModels[] = {
-    {"smollm2", true},         {"gemma3", true},      {"gpt-2", false},
-    {"llama-bpe", false},      {"qwen2", false},      {"qwen35", false},
-    {"deepseek-llm", false},   {"deepseek-coder", false}, {"falcon", false},
-    {"starcoder", false},      {"refact", false},     {"command-r", false},
-    {"mpt", false},            {"gpt-neox", false},   {"aquila", false},
-    {"llama-spm", false},      {"phi-3", false},      {"baichuan", false},
-    {"gemma-4", false},
+    {"smollm2", true}, {"gemma3", true},     {"gpt-2", false},        {"llama-bpe", false},
+    {"qwen2", false},  {"qwen35", false},    {"deepseek-llm", false}, {"deepseek-coder", false},
+    {"falcon", false}, {"starcoder", false}, {"refact", false},       {"command-r", false},
+    {"mpt", false},    {"gpt-neox", false},  {"aquila", false},       {"llama-spm", false},
+    {"phi-3", false},  {"baichuan", false},  {"gemma-4", false},
 };
 
 class TokenizerGolden : public ::testing::TestWithParam<Model> {

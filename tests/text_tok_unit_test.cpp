@@ -188,8 +188,8 @@ TEST(TokStream, HoldsBackPartialCharacters) {
   auto t = must(build_tokenizer(spm_spec()));
   ASSERT_TRUE(t);
   StreamDecoder s(*t);
-  EXPECT_EQ(s.push(259), "");          // "▁" at the start loses its space
-  EXPECT_EQ(s.push(3 + 0xC3), "");     // first byte of "é"
+  EXPECT_EQ(s.push(259), "");       // "▁" at the start loses its space
+  EXPECT_EQ(s.push(3 + 0xC3), "");  // first byte of "é"
   EXPECT_EQ(s.push(3 + 0xA9), "é");
   EXPECT_EQ(s.push(3 + 0xE4), "");
   EXPECT_EQ(s.push(3 + 0xB8), "");
@@ -292,8 +292,30 @@ TEST(TokPre, SplitsWithGpt2Pattern) {
   std::vector<std::string> words;
   for (auto p : pieces) words.push_back(text.substr(p.offset, p.length));
   // U+180E is not white space for llama.cpp (PCRE2's \s would take it).
-  EXPECT_EQ(words, (std::vector<std::string>{"Hello", " world", "'s", " ", " test", "\u180E",
-                                             " 42", "!"}));
+  EXPECT_EQ(words, (std::vector<std::string>{"Hello", " world", "'s", " ", " test", "\u180E", " 42",
+                                             "!"}));
+}
+
+std::vector<std::string> split_with(const char* pre, const std::string& text) {
+  auto info = find_pre_tokenizer(pre);
+  EXPECT_TRUE(info.ok()) << pre;
+  auto split = RegexSplitter::create(info->patterns);
+  EXPECT_TRUE(split.ok()) << (split.ok() ? "" : split.error());
+  std::vector<RegexSplitter::Piece> pieces;
+  EXPECT_TRUE((*split)->split(text, pieces).ok());
+  std::vector<std::string> words;
+  for (auto p : pieces) words.push_back(text.substr(p.offset, p.length));
+  return words;
+}
+
+TEST(TokPre, Llama3AndTekkenSplits) {
+  EXPECT_EQ(split_with("llama-bpe", "I'm 12345 abc\n\n  x"),
+            (std::vector<std::string>{"I", "'m", " ", "123", "45", " abc", "\n\n", " ", " x"}));
+  // Tekken splits case runs: an upper-case run may lead a lower-case one.
+  EXPECT_EQ(split_with("tekken",
+                       "HelloWorld ABCdef x1 \xC3\xA9"
+                       "A"),
+            (std::vector<std::string>{"Hello", "World", " ABCdef", " x", "1", " \xC3\xA9", "A"}));
 }
 
 TEST(TokPre, UnknownNamesAreErrors) {

@@ -15,14 +15,14 @@ namespace minnow::text::testing {
 
 struct VocabSpec {
   std::string model = "gpt2";
-  std::string pre;  // empty: no tokenizer.ggml.pre key
+  std::string pre;   // empty: no tokenizer.ggml.pre key
   std::string name;  // general.name, empty: none
   std::vector<std::string> tokens;
-  std::vector<float> scores;    // empty: no key
-  std::vector<int32_t> types;   // empty: no key
+  std::vector<float> scores;   // empty: no key
+  std::vector<int32_t> types;  // empty: no key
   std::vector<std::string> merges;
-  std::map<std::string, uint32_t> ids;   // e.g. "bos" -> tokenizer.ggml.bos_token_id
-  std::map<std::string, bool> flags;     // e.g. "add_bos_token"
+  std::map<std::string, uint32_t> ids;  // e.g. "bos" -> tokenizer.ggml.bos_token_id
+  std::map<std::string, bool> flags;    // e.g. "add_bos_token"
 };
 
 inline Result<std::unique_ptr<Tokenizer>> build_tokenizer(const VocabSpec& spec) {
@@ -83,9 +83,9 @@ inline VocabSpec spm_spec() {
     s.scores.push_back(0);
   }
   const std::vector<std::pair<const char*, float>> rest = {
-      {"▁", -10}, {"h", -10},   {"e", -10},    {"l", -10},       {"o", -10},
-      {"▁h", -1}, {"he", -2},   {"ll", -0.5f}, {"▁he", -1.5f},   {"llo", -3},
-      {"▁hello", -0.1f}, {"w", -10}, {"▁w", -4}, {"<ctl>", 0}};
+      {"▁", -10},        {"h", -10}, {"e", -10},    {"l", -10},     {"o", -10},
+      {"▁h", -1},        {"he", -2}, {"ll", -0.5f}, {"▁he", -1.5f}, {"llo", -3},
+      {"▁hello", -0.1f}, {"w", -10}, {"▁w", -4},    {"<ctl>", 0}};
   for (const auto& [t, sc] : rest) {
     s.tokens.push_back(t);
     s.scores.push_back(sc);

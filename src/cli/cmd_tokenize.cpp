@@ -38,10 +38,18 @@ std::string show(std::string_view piece) {
   std::string out;
   for (char c : valid) {
     switch (c) {
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\\': out += "\\\\"; break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
           char buf[8];
@@ -73,8 +81,8 @@ std::vector<text::TokenId> parse_ids(const std::vector<std::string>& args) {
         used = 0;
       }
       if (used == 0 || v < INT32_MIN || v > INT32_MAX) {
-        throw std::runtime_error("not a token id: '" + arg.substr(i, arg.find_first_of(" ,]", i) - i) +
-                                 "'");
+        throw std::runtime_error("not a token id: '" +
+                                 arg.substr(i, arg.find_first_of(" ,]", i) - i) + "'");
       }
       ids.push_back(static_cast<text::TokenId>(v));
       i += used;

@@ -12,8 +12,8 @@ struct Bigram {
   int32_t rank;
   int32_t left;
   int32_t right;
-  uint32_t size;    // bytes of left + right when queued; a mismatch later means stale
-  int32_t result;   // symbol id of the merged string
+  uint32_t size;   // bytes of left + right when queued; a mismatch later means stale
+  int32_t result;  // symbol id of the merged string
 };
 
 struct BigramAfter {
@@ -38,7 +38,7 @@ void byte_fallback_name(uint8_t b, char buf[6]) {
 size_t special_char_len(const uint8_t* p, size_t n) {
   if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0)) return 2;
   if (n < 3) return 0;
-  if (p[0] == 0xED && p[1] >= 0xA0) return 3;  // surrogate
+  if (p[0] == 0xED && p[1] >= 0xA0) return 3;                  // surrogate
   if (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) return 3;  // U+1680
   if (p[0] == 0xE2 && p[1] == 0x80 &&
       (p[2] <= 0x8A || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF)) {
@@ -137,17 +137,21 @@ Status BpeEncoder::init(const Vocab& vocab, const gguf::Value& merges,
           break;
         }
         uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-        for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+        for (size_t k = 1; k < len; ++k)
+          cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
         const int byte = alphabet.byte_of(cp);
-        if (byte < 0) ok = false;
-        else raw_arena_.push_back(static_cast<char>(byte));
+        if (byte < 0)
+          ok = false;
+        else
+          raw_arena_.push_back(static_cast<char>(byte));
         i += len;
       }
       if (!ok) {
         raw_arena_.resize(start);
         continue;
       }
-      spans.emplace_back(static_cast<uint32_t>(start), static_cast<uint32_t>(raw_arena_.size() - start));
+      spans.emplace_back(static_cast<uint32_t>(start),
+                         static_cast<uint32_t>(raw_arena_.size() - start));
       ids.push_back(static_cast<TokenId>(id));
     }
     raw_tokens_.reserve(spans.size());
@@ -279,8 +283,10 @@ Status BpeEncoder::encode(std::string_view fragment, std::vector<TokenId>& out,
   if (info_.escape_whitespace) {
     escaped.reserve(fragment.size() + 16);
     for (char c : fragment) {
-      if (c == ' ') escaped += kSpaceMark;
-      else escaped += c;
+      if (c == ' ')
+        escaped += kSpaceMark;
+      else
+        escaped += c;
     }
     text = escaped;
   }

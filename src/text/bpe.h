@@ -26,9 +26,9 @@ class BpeEncoder {
 
  private:
   struct Symbol {
-    int32_t id;     // symbol id: < n_vocab is a token; above, a merge string that is not one
-    uint32_t pos;   // byte offset in the word
-    uint32_t len;   // bytes; 0 once merged into its left neighbour
+    int32_t id;    // symbol id: < n_vocab is a token; above, a merge string that is not one
+    uint32_t pos;  // byte offset in the word
+    uint32_t len;  // bytes; 0 once merged into its left neighbour
     int32_t prev;
     int32_t next;
   };

@@ -21,15 +21,15 @@
 namespace minnow::text {
 
 struct PreTokenizerInfo {
-  std::string_view name;               // canonical kind name, e.g. "llama3"
+  std::string_view name;  // canonical kind name, e.g. "llama3"
   std::vector<std::string_view> patterns;
-  bool byte_encode = true;             // GPT-2 byte alphabet (false: raw UTF-8, <0xNN> bytes)
-  bool ignore_merges = false;          // a word that is itself a token skips the merges
-  bool clean_spaces = true;            // detokenize applies clean_up_tokenization_spaces
-  bool add_bos = false;                // default for add_bos before the GGUF key
-  bool escape_whitespace = false;      // ' ' -> U+2581 before splitting (SPM-style BPE)
-  bool no_bos = false;                 // the kind disables the BOS token (chatglm)
-  bool newline_words = false;          // a word of only '\n' that is a token skips the merges
+  bool byte_encode = true;         // GPT-2 byte alphabet (false: raw UTF-8, <0xNN> bytes)
+  bool ignore_merges = false;      // a word that is itself a token skips the merges
+  bool clean_spaces = true;        // detokenize applies clean_up_tokenization_spaces
+  bool add_bos = false;            // default for add_bos before the GGUF key
+  bool escape_whitespace = false;  // ' ' -> U+2581 before splitting (SPM-style BPE)
+  bool no_bos = false;             // the kind disables the BOS token (chatglm)
+  bool newline_words = false;      // a word of only '\n' that is a token skips the merges
 };
 
 // Looks up `tokenizer.ggml.pre` (empty -> "default"). Unknown or unsupported names are errors.
@@ -43,7 +43,8 @@ class RegexSplitter {
     uint32_t length;
   };
 
-  static Result<std::unique_ptr<RegexSplitter>> create(const std::vector<std::string_view>& patterns);
+  static Result<std::unique_ptr<RegexSplitter>> create(
+      const std::vector<std::string_view>& patterns);
   ~RegexSplitter();
   RegexSplitter(const RegexSplitter&) = delete;
   RegexSplitter& operator=(const RegexSplitter&) = delete;

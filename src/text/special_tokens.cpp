@@ -67,8 +67,8 @@ int32_t SpecialMatcher::child(uint32_t node, uint8_t byte) const {
   const Node& n = nodes_[node];
   const Edge* begin = edges_.data() + n.edge_begin;
   const Edge* end = begin + n.edge_count;
-  const Edge* it = std::lower_bound(begin, end, byte,
-                                    [](const Edge& e, uint8_t b) { return e.byte < b; });
+  const Edge* it =
+      std::lower_bound(begin, end, byte, [](const Edge& e, uint8_t b) { return e.byte < b; });
   return (it != end && it->byte == byte) ? static_cast<int32_t>(it->child) : -1;
 }
 

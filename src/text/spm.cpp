@@ -70,8 +70,7 @@ void SpmEncoder::init(const Vocab& vocab, TokenId unk) {
   }
 }
 
-void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out,
-                        WordCache* cache) const {
+void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out, WordCache* cache) const {
   if (text.empty()) return;
   // Word starts: each U+2581 after another character, unless a crossing token covers it.
   // With many crossing tokens the whole text is one word (exact, just slower).
@@ -122,8 +121,8 @@ void SpmEncoder::encode_word(std::string_view text, std::vector<TokenId>& out) c
   for (size_t i = 0; i < text.size();) {
     const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(text[i])), text.size() - i);
     const auto idx = static_cast<int32_t>(syms.size());
-    syms.push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(len), idx - 1, idx + 1,
-                    kNoToken});
+    syms.push_back(
+        {static_cast<uint32_t>(i), static_cast<uint32_t>(len), idx - 1, idx + 1, kNoToken});
     i += len;
   }
   syms.back().next = -1;

@@ -16,8 +16,10 @@ class Writer {
  public:
   void write(char c, std::string& out) {
     flush(out);
-    if (c == ' ') held_ = true;
-    else out += c;
+    if (c == ' ')
+      held_ = true;
+    else
+      out += c;
   }
   void retract() { held_ = false; }  // drops the held space
   void flush(std::string& out) {
@@ -90,8 +92,10 @@ class Pass3 {
     look_ += x;
     const char x1 = look_[1];
     if (look_.size() == 2) {
-      if (x1 == 's' || x1 == 'm') decide(true, out);
-      else if (x1 == 't' || x1 == 'd') decide(false, out);
+      if (x1 == 's' || x1 == 'm')
+        decide(true, out);
+      else if (x1 == 't' || x1 == 'd')
+        decide(false, out);
       // else: wait for the second character
     } else {
       decide((x1 == 'r' || x1 == 'v') && look_[2] == 'e', out);

@@ -24,8 +24,8 @@
 namespace minnow::text {
 
 struct StreamOptions {
-  bool special = false;            // render control tokens as their text
-  std::vector<std::string> stop;   // stop strings (empty ones are ignored)
+  bool special = false;           // render control tokens as their text
+  std::vector<std::string> stop;  // stop strings (empty ones are ignored)
 };
 
 class StreamDecoder {
@@ -53,8 +53,8 @@ class StreamDecoder {
   std::unique_ptr<CleanSpaces> clean_;
   bool first_ = true;
   bool strip_space_;
-  std::string utf8_pending_;   // bytes of an incomplete character
-  std::string stop_pending_;   // text that may start a stop string
+  std::string utf8_pending_;  // bytes of an incomplete character
+  std::string stop_pending_;  // text that may start a stop string
   bool stopped_ = false;
   std::string stop_found_;
 };

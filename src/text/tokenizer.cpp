@@ -43,28 +43,46 @@ constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581
 // Special tokens that conversions often leave without an id or type; found by their text as
 // llama.cpp does, so that end-of-generation and rendering agree with it.
 const std::vector<std::string_view> kEotTexts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>"};
+    "<|eot_id|>",        "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|end_of_text|>",   "<EOT>",      "_<EOT>",  "[EOT]",         "<｜end▁of▁sentence｜>",
+    "<end_of_utterance>"};
 const std::vector<std::string_view> kEomTexts = {"<|eom_id|>"};
 const std::vector<std::string_view> kFimPreTexts = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<｜fim▁begin｜>", "<PRE>", "▁<PRE>",
-    "<|code_prefix|>", "<|prefix|>"};
+    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",    "<｜fim▁begin｜>",
+    "<PRE>",          "▁<PRE>",       "<|code_prefix|>", "<|prefix|>"};
 const std::vector<std::string_view> kFimSufTexts = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<｜fim▁hole｜>", "<SUF>", "▁<SUF>",
-    "<|code_suffix|>", "<|suffix|>"};
+    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",    "<｜fim▁hole｜>",
+    "<SUF>",          "▁<SUF>",       "<|code_suffix|>", "<|suffix|>"};
 const std::vector<std::string_view> kFimMidTexts = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<｜fim▁end｜>", "<MID>", "▁<MID>",
-    "<|code_middle|>", "<|middle|>"};
+    "<|fim_middle|>", "<fim-middle>", "<fim_middle>",    "<｜fim▁end｜>",
+    "<MID>",          "▁<MID>",       "<|code_middle|>", "<|middle|>"};
 const std::vector<std::string_view> kFimPadTexts = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>",
                                                     "<PAD>", "[PAD]"};
-const std::vector<std::string_view> kFimRepTexts = {"<|fim_repo|>", "<|repo_name|>",
-                                                    "<fim-repo>", "<REPO>", "<reponame>"};
+const std::vector<std::string_view> kFimRepTexts = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+                                                    "<REPO>", "<reponame>"};
 const std::vector<std::string_view> kFimSepTexts = {"<|file_sep|>"};
-const std::vector<std::string_view> kEogTexts = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<｜end▁of▁sentence｜>", "[e~["};
+const std::vector<std::string_view> kEogTexts = {"<|eot_id|>",
+                                                 "<|im_end|>",
+                                                 "<|end|>",
+                                                 "<|return|>",
+                                                 "<|call|>",
+                                                 "<|flush|>",
+                                                 "<|calls|>",
+                                                 "<end_of_turn>",
+                                                 "<|endoftext|>",
+                                                 "</s>",
+                                                 "<|eom_id|>",
+                                                 "<EOT>",
+                                                 "_<EOT>",
+                                                 "[EOT]",
+                                                 "[EOS]",
+                                                 "<|end_of_text|>",
+                                                 "<end_of_utterance>",
+                                                 "<eos>",
+                                                 "<turn|>",
+                                                 "<|tool_response>",
+                                                 "<｜end▁of▁sentence｜>",
+                                                 "[e~["};
 // gpt-oss: structural tokens that must always be printed.
 const std::vector<std::string_view> kAlwaysRendered = {"<|channel|>", "<|message|>", "<|start|>",
                                                        "<|constrain|>"};
@@ -95,10 +113,14 @@ uint8_t byte_of_token(std::string_view text) {
   for (size_t i = 3; i < 5 && i < text.size(); ++i) {
     const char c = text[i];
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else break;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      break;
     v = v * 16 + d;
   }
   return static_cast<uint8_t>(v);
@@ -203,8 +225,9 @@ Status Tokenizer::init(const gguf::File& file) {
     pre_ = "gemma4";
   } else {
     return key_error(file, kKeyModel,
-                     "unsupported tokenizer model '" + model_ + "' (minnow supports 'llama', "
-                     "'gpt2' and 'gemma4')");
+                     "unsupported tokenizer model '" + model_ +
+                         "' (minnow supports 'llama', "
+                         "'gpt2' and 'gemma4')");
   }
 
   auto tokens = file.get_array(kKeyTokens, gguf::ValueType::STRING);
@@ -234,8 +257,10 @@ Status Tokenizer::init(const gguf::File& file) {
   vocab.offsets.push_back(0);
   for (size_t i = 0; i < n; ++i) {
     const std::string_view text = (*tokens)->strings[i];
-    if (text.empty()) vocab.arena += "[EMPTY_" + std::to_string(i) + "]";
-    else vocab.arena.append(text);
+    if (text.empty())
+      vocab.arena += "[EMPTY_" + std::to_string(i) + "]";
+    else
+      vocab.arena.append(text);
     vocab.offsets.push_back(static_cast<uint32_t>(vocab.arena.size()));
   }
   vocab.index.reserve(n);
@@ -243,8 +268,9 @@ Status Tokenizer::init(const gguf::File& file) {
     bool added = false;
     const int32_t first = vocab.index.add(vocab.text(static_cast<TokenId>(i)), &added);
     if (!added) {
-      return key_error(file, kKeyTokens, "token " + std::to_string(i) + " repeats the text of " +
-                                             std::to_string(first));
+      return key_error(
+          file, kKeyTokens,
+          "token " + std::to_string(i) + " repeats the text of " + std::to_string(first));
     }
   }
   vocab.scores.assign(n, 0.0f);
@@ -253,13 +279,27 @@ Status Tokenizer::init(const gguf::File& file) {
     if (scores) vocab.scores[i] = static_cast<float>(scores->elem_f64(i));
     if (types) {
       switch (types->elem_i64(i)) {
-        case kTypeUnknown: vocab.attrs[i] = kAttrUnknown; break;
-        case kTypeUnused: vocab.attrs[i] = kAttrUnused; break;
-        case kTypeNormal: vocab.attrs[i] = kAttrNormal; break;
-        case kTypeControl: vocab.attrs[i] = kAttrControl; break;
-        case kTypeUserDefined: vocab.attrs[i] = kAttrUserDefined; break;
-        case kTypeByte: vocab.attrs[i] = kAttrByte; break;
-        default: vocab.attrs[i] = kAttrUndefined; break;
+        case kTypeUnknown:
+          vocab.attrs[i] = kAttrUnknown;
+          break;
+        case kTypeUnused:
+          vocab.attrs[i] = kAttrUnused;
+          break;
+        case kTypeNormal:
+          vocab.attrs[i] = kAttrNormal;
+          break;
+        case kTypeControl:
+          vocab.attrs[i] = kAttrControl;
+          break;
+        case kTypeUserDefined:
+          vocab.attrs[i] = kAttrUserDefined;
+          break;
+        case kTypeByte:
+          vocab.attrs[i] = kAttrByte;
+          break;
+        default:
+          vocab.attrs[i] = kAttrUndefined;
+          break;
       }
     }
   }
@@ -364,10 +404,14 @@ Status Tokenizer::init(const gguf::File& file) {
     TokenId end = kNoToken;
     for (TokenId id : eog) {
       const std::string_view text = vocab.text(id);
-      if (text == "<|return|>") has_return = true;
-      else if (text == "<|call|>" || text == "<|calls|>") has_call = true;
-      else if (text == "<|flush|>") has_flush = true;
-      else if (text == "<|end|>") end = id;
+      if (text == "<|return|>")
+        has_return = true;
+      else if (text == "<|call|>" || text == "<|calls|>")
+        has_call = true;
+      else if (text == "<|flush|>")
+        has_flush = true;
+      else if (text == "<|end|>")
+        end = id;
     }
     if (end != kNoToken && ((has_return && has_call) || (has_call && has_flush))) {
       eog.erase(end);
@@ -380,8 +424,10 @@ Status Tokenizer::init(const gguf::File& file) {
     TokenId s = kNoToken;
     for (TokenId id : eog) {
       const std::string_view text = vocab.text(id);
-      if (text == "<|tool_response>" || text == "<|plamo:eos|>") has_marker = true;
-      else if (text == "</s>") s = id;
+      if (text == "<|tool_response>" || text == "<|plamo:eos|>")
+        has_marker = true;
+      else if (text == "</s>")
+        s = id;
     }
     if (has_marker && s != kNoToken) {
       eog.erase(s);
@@ -487,8 +533,7 @@ float Tokenizer::score(TokenId id) const {
 }
 
 uint32_t Tokenizer::attr(TokenId id) const {
-  return id >= 0 && static_cast<size_t>(id) < n_tokens() ? impl_->vocab.attrs[id]
-                                                         : kAttrUndefined;
+  return id >= 0 && static_cast<size_t>(id) < n_tokens() ? impl_->vocab.attrs[id] : kAttrUndefined;
 }
 
 bool Tokenizer::is_eog(TokenId id) const {
@@ -511,8 +556,10 @@ Status Tokenizer::encode_text(std::string_view fragment, bool space_prefix,
   text.reserve(fragment.size() + fragment.size() / 4 + 4);
   if (space_prefix) text += kSpaceMark;
   for (char c : fragment) {
-    if (c == ' ') text += kSpaceMark;
-    else text += c;
+    if (c == ' ')
+      text += kSpaceMark;
+    else
+      text += c;
   }
   impl_->spm.encode(text, out, cache);
   return {};

@@ -13,11 +13,11 @@
 namespace minnow::text {
 
 struct Vocab {
-  std::string arena;               // all token texts, back to back
-  std::vector<uint32_t> offsets;   // (n_tokens + 1) offsets into arena
-  std::vector<float> scores;       // (n_tokens)
-  std::vector<uint32_t> attrs;     // (n_tokens) TokenAttr bits
-  StringIndex index;               // text -> id (views into arena)
+  std::string arena;              // all token texts, back to back
+  std::vector<uint32_t> offsets;  // (n_tokens + 1) offsets into arena
+  std::vector<float> scores;      // (n_tokens)
+  std::vector<uint32_t> attrs;    // (n_tokens) TokenAttr bits
+  StringIndex index;              // text -> id (views into arena)
 
   size_t size() const { return scores.size(); }
   std::string_view text(TokenId id) const {
