@@ -5,6 +5,7 @@
 
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/text_tok_vocab.h"
@@ -344,6 +345,39 @@ TEST(TokUtf8, Canonicalize) {
   std::string v;
   append_valid_utf8("x\xed\xa0\x80y", v);  // a surrogate is not valid UTF-8
   EXPECT_EQ(v, "x\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDy");
+}
+
+// One Tokenizer used from several threads at once gives each the same ids.
+TEST(TokThreads, SharedTokenizer) {
+  auto bpe = must(build_tokenizer(byte_level_spec()));
+  auto spm = must(build_tokenizer(spm_spec()));
+  ASSERT_TRUE(bpe && spm);
+  std::vector<std::string> texts;
+  for (int i = 0; i < 40; ++i) {
+    std::string t;
+    for (int k = 0; k <= 4 * i; ++k) t += (k % 3 ? "hello world " : "aaaa<user> é\n");  // to 2 KB
+    texts.push_back(t);
+  }
+  std::vector<Ids> want_bpe, want_spm;
+  for (const std::string& t : texts) {
+    want_bpe.push_back(ids(*bpe, t));
+    want_spm.push_back(ids(*spm, t));
+  }
+  std::vector<int> bad(4, 0);
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (int rep = 0; rep < 20; ++rep) {
+        for (size_t i = 0; i < texts.size(); ++i) {
+          auto a = bpe->tokenize(texts[i], false, false);
+          auto b = spm->tokenize(texts[i], false, false);
+          if (!a.ok() || *a != want_bpe[i] || !b.ok() || *b != want_spm[i]) ++bad[th];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(bad, std::vector<int>(4, 0));
 }
 
 // ---------------------------------------------------------------------------------------------

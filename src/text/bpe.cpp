@@ -7,20 +7,23 @@
 namespace minnow::text {
 namespace {
 
-// A candidate merge of two adjacent symbols. Lowest rank first, then leftmost, as llama.cpp.
+// A candidate merge of a symbol and its right neighbour. Lowest rank first, then leftmost, as
+// llama.cpp: both in one integer key.
 struct Bigram {
-  int32_t rank;
-  int32_t left;
-  int32_t right;
-  uint32_t size;   // bytes of left + right when queued; a mismatch later means stale
+  uint64_t key;    // rank << 32 | left symbol
+  uint32_t size;   // bytes of the pair when queued; texts only grow, so a mismatch means stale
   int32_t result;  // symbol id of the merged string
+
+  int32_t left() const { return static_cast<int32_t>(key & 0xFFFFFFFFu); }
 };
 
 struct BigramAfter {
-  bool operator()(const Bigram& a, const Bigram& b) const {
-    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-  }
+  bool operator()(const Bigram& a, const Bigram& b) const { return a.key > b.key; }
 };
+
+uint64_t bigram_key(int32_t rank, int32_t left) {
+  return (uint64_t(uint32_t(rank)) << 32) | uint32_t(left);
+}
 
 constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581, SentencePiece's space
 
@@ -225,44 +228,48 @@ void BpeEncoder::encode_word(std::string_view word, std::vector<Symbol>& syms,
   }
   syms.back().next = -1;
 
-  thread_local std::vector<Bigram> heap;
+  // Scratch kept per thread; a plain reference so the loop does not go through TLS each time.
+  thread_local std::vector<Bigram> tls_heap;
+  std::vector<Bigram>& heap = tls_heap;
   heap.clear();
-  auto try_add = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
+  auto bigram = [&](int32_t left, Bigram* b) {
     const Symbol& l = syms[left];
-    const Symbol& r = syms[right];
-    if (l.id < 0 || r.id < 0) return;
+    const Symbol& r = syms[l.next];
+    if (l.id < 0 || r.id < 0) return false;
     const PairMap::Value* m = merges_.find(l.id, r.id);
-    if (!m) return;
-    heap.push_back({m->rank, left, right, l.len + r.len, m->result});
-    std::push_heap(heap.begin(), heap.end(), BigramAfter());
+    if (!m) return false;
+    *b = {bigram_key(m->rank, left), l.len + r.len, m->result};
+    return true;
   };
-  // Seed with every adjacent pair; one heapify is linear where n pushes are n log n.
-  for (int32_t i = 1; i < static_cast<int32_t>(syms.size()); ++i) {
-    const Symbol& l = syms[i - 1];
-    const Symbol& r = syms[i];
-    if (l.id < 0 || r.id < 0) continue;
-    if (const PairMap::Value* m = merges_.find(l.id, r.id)) {
-      heap.push_back({m->rank, i - 1, i, l.len + r.len, m->result});
-    }
+  // Seed with every adjacent pair (prefetching their slots first so the cache misses overlap);
+  // one heapify is linear where n pushes are n log n.
+  for (size_t i = 0; i + 1 < syms.size(); ++i) merges_.prefetch(syms[i].id, syms[i + 1].id);
+  Bigram b;
+  for (int32_t i = 0; i + 1 < static_cast<int32_t>(syms.size()); ++i) {
+    if (bigram(i, &b)) heap.push_back(b);
   }
   std::make_heap(heap.begin(), heap.end(), BigramAfter());
 
   while (!heap.empty()) {
     std::pop_heap(heap.begin(), heap.end(), BigramAfter());
-    const Bigram b = heap.back();
+    const Bigram top = heap.back();
     heap.pop_back();
-    Symbol& l = syms[b.left];
-    Symbol& r = syms[b.right];
-    // Texts only grow, so unchanged lengths mean unchanged symbols.
-    if (l.len == 0 || r.len == 0 || l.len + r.len != b.size) continue;
-    l.id = b.result;
+    const int32_t left = top.left();
+    Symbol& l = syms[left];
+    if (l.len == 0 || l.next < 0) continue;
+    Symbol& r = syms[l.next];
+    if (l.len + r.len != top.size) continue;
+    l.id = top.result;
     l.len += r.len;
     r.len = 0;
     l.next = r.next;
-    if (r.next >= 0) syms[r.next].prev = b.left;
-    try_add(l.prev, b.left);
-    try_add(b.left, l.next);
+    if (r.next >= 0) syms[r.next].prev = left;
+    for (int32_t pair_left : {l.prev, l.next >= 0 ? left : -1}) {
+      if (pair_left >= 0 && bigram(pair_left, &b)) {
+        heap.push_back(b);
+        std::push_heap(heap.begin(), heap.end(), BigramAfter());
+      }
+    }
   }
 
   const auto n_vocab = static_cast<int32_t>(vocab_->size());
@@ -306,8 +313,10 @@ Status BpeEncoder::encode(std::string_view fragment, std::vector<TokenId>& out,
     match_text = stand_in;
   }
 
-  thread_local std::vector<RegexSplitter::Piece> pieces;
-  thread_local std::vector<Symbol> syms;
+  thread_local std::vector<RegexSplitter::Piece> tls_pieces;
+  thread_local std::vector<Symbol> tls_syms;
+  std::vector<RegexSplitter::Piece>& pieces = tls_pieces;
+  std::vector<Symbol>& syms = tls_syms;
   MINNOW_RETURN_IF_ERROR(splitter_->split(match_text, pieces));
   for (const RegexSplitter::Piece& p : pieces) {
     const std::string_view word = text.substr(p.offset, p.length);

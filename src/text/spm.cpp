@@ -113,9 +113,13 @@ void SpmEncoder::encode(std::string_view text, std::vector<TokenId>& out, WordCa
 }
 
 void SpmEncoder::encode_word(std::string_view text, std::vector<TokenId>& out) const {
-  thread_local std::vector<Symbol> syms;
-  thread_local std::vector<Bigram> heap;
-  thread_local std::vector<uint64_t> hashes;
+  // Scratch kept per thread; plain references so the loops do not go through TLS each time.
+  thread_local std::vector<Symbol> tls_syms;
+  thread_local std::vector<Bigram> tls_heap;
+  thread_local std::vector<uint64_t> tls_hashes;
+  std::vector<Symbol>& syms = tls_syms;
+  std::vector<Bigram>& heap = tls_heap;
+  std::vector<uint64_t>& hashes = tls_hashes;
   syms.clear();
   heap.clear();
   for (size_t i = 0; i < text.size();) {
