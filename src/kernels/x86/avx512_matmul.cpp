@@ -1,14 +1,129 @@
 // AVX512 kernel set: the 256-bit kernels compiled with AVX512VL + VNNI, so they use the
-// EVEX vpdpbusd and 32 vector registers (larger register tiles for prefill).
+// EVEX vpdpbusd / vpdpwssd and 32 vector registers (wider register tiles for prefill), plus
+// a 512-bit prefill kernel for the 32-wide formats.
 #define MINNOW_DOT_AVX512VNNI 1
+// GCC 12's AVX512 intrinsics start several results from a self-initialized "undefined"
+// register (avx512fintrin.h: `__m512i __Y = __Y;`), which -Wmaybe-uninitialized reports at
+// every inlined use. Silenced for this file only.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include "kernels/x86/gemm256_impl.h"
 #include "kernels/x86/x86_kernels.h"
 
 namespace minnow::kernels::detail {
+namespace {
+
+// Prefill of the 32-wide formats on 512-bit registers. The layout is that of the 256-bit
+// kernel (one block per 32-bit lane, groups of 8 blocks, gemm256_legacy.h) with two weight
+// rows side by side in a zmm: lanes 0..7 hold a group of row r, lanes 8..15 the same group
+// of row r + 1. Activations are broadcast to both halves (a load-only vbroadcasti64x4), so
+// one vpdpbusd covers two rows' worth of 8 blocks. RP row pairs × C activation rows: 2·RP·C
+// zmm accumulators + RP weights + 1 activation fit the 32 registers for RP = 2, C = 6.
+template <class F, int RP, int C>
+void rows_packed512(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb,
+                    int64_t n_batch, float* y, int64_t ldy) {
+  using D = Dot32<F>;
+  static_assert(D::kXor || !F::kSigned, "the 512-bit kernel assumes VNNI");
+  const int64_t ng = (nb + 7) / 8;
+  alignas(64) __m512i wbuf[kPackGroups][RP][8];
+  __m512 dbuf[kPackGroups][RP], mbuf[kPackGroups][RP];
+  for (int64_t g0 = 0; g0 < ng; g0 += kPackGroups) {
+    const int n = static_cast<int>(ng - g0 < kPackGroups ? ng - g0 : kPackGroups);
+    for (int i = 0; i < n; ++i) {
+      for (int rp = 0; rp < RP; ++rp) {
+        __m256i w0[8], w1[8];
+        __m256 d0, m0, d1, m1;
+        D::unpack(w + (2 * rp) * w_row_bytes, nb, g0 + i, w0, &d0, &m0);
+        D::unpack(w + (2 * rp + 1) * w_row_bytes, nb, g0 + i, w1, &d1, &m1);
+        for (int u = 0; u < 8; ++u) wbuf[i][rp][u] = _mm512_inserti64x4(_mm512_castsi256_si512(w0[u]), w1[u], 1);
+        dbuf[i][rp] = _mm512_insertf32x8(_mm512_castps256_ps512(d0), d1, 1);
+        mbuf[i][rp] = _mm512_insertf32x8(_mm512_castps256_ps512(m0), m1, 1);
+      }
+    }
+    auto run = [&](auto cols_const, int64_t c0) {
+      constexpr int CC = decltype(cols_const)::value;
+      __m512 acc[RP][CC];
+      for (int rp = 0; rp < RP; ++rp) {
+        for (int c = 0; c < CC; ++c) acc[rp][c] = _mm512_setzero_ps();
+      }
+      for (int i = 0; i < n; ++i) {
+        const int64_t g = g0 + i;
+        const uint8_t* aq[CC];
+        __m512i iacc[RP][CC];
+        for (int c = 0; c < CC; ++c) {
+          aq[c] = a.q + (c0 + c) * a.row_bytes + 256 * g;
+          __m512i start = _mm512_setzero_si512();
+          if constexpr (D::kIntOffset) {
+            const __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.sum + (c0 + c) * a.side_stride + 8 * g));
+            start = _mm512_sub_epi32(start, _mm512_slli_epi32(_mm512_broadcast_i64x4(sum), D::kShift));
+          }
+          for (int rp = 0; rp < RP; ++rp) iacc[rp][c] = start;
+        }
+        for (int u = 0; u < 8; ++u) {
+          for (int c = 0; c < CC; ++c) {
+            const __m512i av = _mm512_broadcast_i64x4(loadu256(aq[c] + 32 * u));
+            for (int rp = 0; rp < RP; ++rp) iacc[rp][c] = _mm512_dpbusd_epi32(iacc[rp][c], wbuf[i][rp][u], av);
+          }
+        }
+        for (int c = 0; c < CC; ++c) {
+          const __m512 da = _mm512_broadcast_f32x8(_mm256_loadu_ps(a.d + (c0 + c) * a.side_stride + 8 * g));
+          for (int rp = 0; rp < RP; ++rp) {
+            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]), _mm512_mul_ps(dbuf[i][rp], da), acc[rp][c]);
+          }
+          if constexpr (F::kOffset == Offset::kAffine) {
+            const __m512 sa = _mm512_broadcast_f32x8(_mm256_loadu_ps(a.s + (c0 + c) * a.side_stride + 8 * g));
+            for (int rp = 0; rp < RP; ++rp) acc[rp][c] = _mm512_fmadd_ps(mbuf[i][rp], sa, acc[rp][c]);
+          }
+        }
+      }
+      for (int rp = 0; rp < RP; ++rp) {
+        for (int c = 0; c < CC; ++c) {
+          float* out = y + (c0 + c) * ldy + 2 * rp;
+          const float lo = hsum(_mm512_castps512_ps256(acc[rp][c]));
+          const float hi = hsum(_mm512_extractf32x8_ps(acc[rp][c], 1));
+          out[0] = (g0 == 0 ? 0.0f : out[0]) + lo;
+          out[1] = (g0 == 0 ? 0.0f : out[1]) + hi;
+        }
+      }
+    };
+    int64_t c = 0;
+    for (; c + C <= n_batch; c += C) run(std::integral_constant<int, C>{}, c);
+    for (; c < n_batch; ++c) run(std::integral_constant<int, 1>{}, c);
+  }
+}
+
+// Decode and small batches: the 256-bit kernel; prefill: row pairs on 512-bit registers
+// (an odd last row goes through the 256-bit kernel).
+template <class F>
+void gemm32_512(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
+                const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
+  constexpr int kRP = 2, kC = 6;
+  if (n_batch < kC) {
+    gemm32<F>(cols, w, w_row_bytes, n_rows, a, n_batch, y, ldy);
+    return;
+  }
+  const int64_t nb = cols / kQK;
+  int64_t r = 0;
+  for (; r + 2 * kRP <= n_rows; r += 2 * kRP) {
+    rows_packed512<F, kRP, kC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
+  }
+  if (r + 2 <= n_rows) {
+    rows_packed512<F, 1, kC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
+    r += 2;
+  }
+  if (r < n_rows) gemm32<F>(cols, w + r * w_row_bytes, w_row_bytes, n_rows - r, a, n_batch, y + r, ldy);
+}
+
+}  // namespace
 
 void fill_avx512_kernels(KernelTable& table) {
   table.target = KernelTarget::kAvx512;
   fill_gemm256(table);
+  table.gemm[slot(TensorType::Q4_0)] = &gemm32_512<FmtQ4_0>;
+  table.gemm[slot(TensorType::Q4_1)] = &gemm32_512<FmtQ4_1>;
+  table.gemm[slot(TensorType::Q5_0)] = &gemm32_512<FmtQ5_0>;
+  table.gemm[slot(TensorType::Q5_1)] = &gemm32_512<FmtQ5_1>;
+  table.gemm[slot(TensorType::Q8_0)] = &gemm32_512<FmtQ8_0>;
+  table.gemm[slot(TensorType::IQ4_NL)] = &gemm32_512<FmtIQ4_NL>;
 }
 
 }  // namespace minnow::kernels::detail

@@ -293,7 +293,7 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
 
 // Prefill: the groups of R weight rows are unpacked once into a buffer (in L1) and then
 // multiplied with every tile of C activation rows, so unpacking costs nothing per activation
-// row. The columns are taken kPackGroups groups (2048 elements) at a time to bound the buffer.
+// row. The columns are taken kPackGroups groups (1024 elements) at a time to bound the buffer.
 constexpr int kPackGroups = 4;
 
 template <class F, int R, int C>
