@@ -139,10 +139,7 @@ Status BpeEncoder::init(const Vocab& vocab, const gguf::Value& merges,
           ok = false;
           break;
         }
-        uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-        for (size_t k = 1; k < len; ++k)
-          cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
-        const int byte = alphabet.byte_of(cp);
+        const int byte = alphabet.byte_of(utf8_bits(text, i, len));
         if (byte < 0)
           ok = false;
         else

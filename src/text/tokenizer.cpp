@@ -148,10 +148,7 @@ std::string decode_byte_level(std::string_view text) {
   std::string out;
   for (size_t i = 0; i < t.size();) {
     const size_t len = std::min(utf8_seq_len(static_cast<uint8_t>(t[i])), t.size() - i);
-    const auto lead = static_cast<uint8_t>(t[i]);
-    uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
-    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(t[i + k]) & 0x3F);
-    const int byte = alphabet.byte_of(cp);
+    const int byte = alphabet.byte_of(utf8_bits(t, i, len));
     if (byte >= 0) {
       out.push_back(static_cast<char>(byte));
     } else {

@@ -24,6 +24,15 @@ inline size_t utf8_seq_len(uint8_t lead) {
   return kLen[lead >> 4];
 }
 
+// The code point spelled by the `len` bytes at s[i], from their payload bits alone (no
+// validation; `len` as utf8_seq_len gives it).
+inline uint32_t utf8_bits(std::string_view s, size_t i, size_t len) {
+  const auto lead = static_cast<uint8_t>(s[i]);
+  uint32_t cp = len == 1 ? lead : lead & (0x7F >> len);
+  for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<uint8_t>(s[i + k]) & 0x3F);
+  return cp;
+}
+
 // Appends the UTF-8 encoding of `cp` (which must be <= 0x10FFFF).
 void append_utf8(uint32_t cp, std::string& out);
 
