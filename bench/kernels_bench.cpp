@@ -3,6 +3,8 @@
 //   matmul/<type>/<cols>x<rows>/b<batch>/t<threads>   one matmul, weights in GGUF layout,
 //       GB/s = weight bytes read per second, GFLOP/s = 2·rows·cols·batch per second.
 //       Shapes are the real models' (written ne0 x ne1 as in GGUF: cols x rows).
+//   pool_dispatch/t<threads>   one ThreadPool::parallel_for of empty chunks: the fixed
+//       synchronisation cost of a parallel matmul.
 //   read_bandwidth/t<threads>   streaming read through a 1 GiB buffer (4x the last-level
 //       cache), 128 MiB per iteration: the machine's DRAM read bandwidth, the ceiling of a
 //       decode step.
@@ -214,6 +216,19 @@ void run_read_bandwidth(benchmark::State& state, int threads) {
   timing.report(state, "read_bandwidth/t" + std::to_string(threads), kSliceBytes * 1e-9);
 }
 
+// ---- thread pool dispatch cost ----
+
+// One parallel_for of `threads` empty chunks: the fixed cost every parallel matmul pays.
+void run_dispatch(benchmark::State& state, int threads) {
+  ThreadPool& pool = pool_for(threads);
+  std::vector<int64_t> hits(threads, 0);
+  for (auto _ : state) {
+    pool.parallel_for(threads, [&](int64_t chunk, int) { ++hits[chunk]; });
+    benchmark::ClobberMemory();
+  }
+  benchmark::DoNotOptimize(hits.data());
+}
+
 // ---- decode sweep over a real model ----
 
 struct SweepModel {
@@ -398,6 +413,11 @@ void register_all() {
         })->UseRealTime()->Unit(benchmark::kMicrosecond);
       }
     }
+  }
+  for (int threads : {2, 3}) {
+    benchmark::RegisterBenchmark(("pool_dispatch/t" + std::to_string(threads)).c_str(),
+                                 [=](benchmark::State& st) { run_dispatch(st, threads); })
+        ->UseRealTime();
   }
   for (int threads : {1, 2}) {
     benchmark::RegisterBenchmark(("read_bandwidth/t" + std::to_string(threads)).c_str(),
