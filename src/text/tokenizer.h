@@ -5,14 +5,16 @@
 //   - "gpt2": byte-level BPE. The text is split by the pre-tokenizer that tokenizer.ggml.pre
 //     names (text/pretokenizer.h), each piece is written in the GPT-2 byte alphabet and merged
 //     by rank (a heap over a linked list of symbols: O(n log n) per piece).
-//   - "llama": SentencePiece-style BPE by score over the whole text, with U+2581 for spaces,
-//     an optional leading space and <0xNN> byte fallback for characters not in the vocabulary.
+//   - "llama": SentencePiece-style BPE by score over the text (cut into words only where no
+//     merge can cross), with U+2581 for spaces, an optional leading space and <0xNN> byte
+//     fallback for characters not in the vocabulary.
 //   ("gemma4" vocabularies, BPE over raw UTF-8 with U+2581 spaces, go through the first path.)
 //
 // Special tokens (control, user-defined, unknown) are cut out of the text before either model
 // runs, longest first. User-defined tokens are always recognised; control and unknown tokens
 // only with parse_special, so user content cannot smuggle in "<|im_end|>" and the like.
 //
+// Long inputs remember the ids of words already seen within the call (no state survives it).
 // A Tokenizer is immutable after load and safe to use from several threads at once.
 #pragma once
 
@@ -84,7 +86,8 @@ class Tokenizer {
   //   add_special:   add BOS / EOS where the model asks for them (add_bos / add_eos).
   //   parse_special: recognise control tokens written in the text ("<|im_start|>"). Only
   //                  for trusted text such as rendered templates, never for user content.
-  // Fails only when the pre-tokenizer's regex engine exceeds its resource limits.
+  // Fails only when the pre-tokenizer's regex engine exceeds its resource limits, or when the
+  // model asks for a BOS / EOS token that its vocabulary lacks.
   Result<std::vector<TokenId>> tokenize(std::string_view text, bool add_special,
                                         bool parse_special) const;
 
