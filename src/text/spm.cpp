@@ -57,9 +57,10 @@ void SpmEncoder::init(const Vocab& vocab, TokenId unk) {
   }
   for (size_t id = 0; id < vocab.size(); ++id) {
     const std::string_view t = vocab.text(static_cast<TokenId>(id));
+    size_t k = t.find(kSpaceMark, 1);
+    if (k == std::string_view::npos) continue;  // most tokens
     const bool valid = valid_utf8(t);
-    for (size_t k = t.find(kSpaceMark, 1); k != std::string_view::npos;
-         k = t.find(kSpaceMark, k + 1)) {
+    for (; k != std::string_view::npos; k = t.find(kSpaceMark, k + 1)) {
       // Runs of U+2581 never straddle a cut; anything else before one might, and so might
       // any U+2581 in a token that is not valid UTF-8 (its characters need not line up).
       if (!valid || !(k >= 3 && t.substr(k - 3, 3) == kSpaceMark)) {

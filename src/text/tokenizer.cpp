@@ -126,18 +126,6 @@ uint8_t byte_of_token(std::string_view text) {
   return static_cast<uint8_t>(v);
 }
 
-void replace_all(std::string& s, std::string_view from, std::string_view to) {
-  std::string out;
-  out.reserve(s.size());
-  size_t pos = 0;
-  for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
-    out.append(s, pos, hit - pos);
-    out.append(to);
-  }
-  out.append(s, pos);
-  s.swap(out);
-}
-
 // A normal byte-level BPE token's text mapped back through the byte alphabet. Characters
 // outside the alphabet are spelled out as llama.cpp does.
 std::string decode_byte_level(std::string_view text) {
@@ -438,25 +426,29 @@ Status Tokenizer::init(const gguf::File& file) {
   // Pieces as rendered with special = true (the special = false view blanks control tokens).
   impl_->piece_off.reserve(n + 1);
   impl_->piece_off.push_back(0);
-  std::string piece;
+  std::string& pieces = impl_->piece_arena;
+  pieces.reserve(vocab.arena.size());
   for (size_t i = 0; i < n; ++i) {
     const uint32_t attr = vocab.attrs[i];
     const std::string_view text = vocab.text(static_cast<TokenId>(i));
-    piece.clear();
     if (attr & (kAttrUnknown | kAttrControl | kAttrUserDefined)) {
-      piece.assign(text);
+      pieces.append(text);
     } else if (attr & kAttrNormal) {
       if (kind_ == TokenizerKind::kSpm || escape_whitespace_) {
-        piece.assign(text);
-        replace_all(piece, kSpaceMark, " ");
+        size_t k = 0;  // U+2581 -> ' '
+        for (size_t hit; (hit = text.find(kSpaceMark, k)) != std::string_view::npos;) {
+          pieces.append(text.substr(k, hit - k));
+          pieces += ' ';
+          k = hit + kSpaceMark.size();
+        }
+        pieces.append(text.substr(k));
       } else {
-        piece = decode_byte_level(text);
+        pieces += decode_byte_level(text);
       }
     } else if (attr & kAttrByte) {
-      piece.push_back(static_cast<char>(byte_of_token(text)));
+      pieces.push_back(static_cast<char>(byte_of_token(text)));
     }
-    impl_->piece_arena += piece;
-    impl_->piece_off.push_back(static_cast<uint32_t>(impl_->piece_arena.size()));
+    impl_->piece_off.push_back(static_cast<uint32_t>(pieces.size()));
   }
 
   // Whitespace stripping around special tokens, set by model name as llama.cpp does.
