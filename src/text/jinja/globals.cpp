@@ -111,7 +111,7 @@ Result<Value> g_range(Interpreter& in, Args& args) {
   if (args.pos.empty() || args.pos.size() > 3) {
     return Status::error("range expected 1 to 3 arguments, got " + std::to_string(args.pos.size()));
   }
-  int64_t v[3];
+  int64_t v[3] = {0, 0, 1};
   for (size_t i = 0; i < args.pos.size(); ++i) {
     const Value& a = args.pos[i];
     if (a.is_undefined()) return undefined_error(a);
