@@ -33,8 +33,8 @@ inline uint64_t hash_bytes(const char* p, size_t n) {
 }
 
 // Maps strings to dense ids (their order of insertion). Holds views only: the bytes must
-// outlive the index. Each slot keeps the key's first 8 bytes and length, so a probe touches
-// the key bytes only for keys longer than 8 bytes (most tokens are shorter).
+// outlive the index. Each slot keeps the key's length and its first 8 bytes (all of a shorter
+// key), so a probe touches the key bytes only for keys longer than 8 (most tokens are shorter).
 class StringIndex {
  public:
   // Appends `s` with the next id, unless it is already present. Returns its id either way and
@@ -94,15 +94,27 @@ class StringIndex {
 
  private:
   struct Slot {
-    uint64_t head = 0;  // first 8 bytes, zero-padded
+    uint64_t head = 0;  // head_of(key)
     int32_t id = -1;
     uint32_t len = 0;
   };
 
+  // The first 8 bytes, or for shorter keys a value that is equal for two keys of the same
+  // length exactly when their bytes are (overlapping fixed-size loads, no variable memcpy).
   static uint64_t head_of(std::string_view s) {
-    uint64_t h = 0;
-    std::memcpy(&h, s.data(), s.size() < 8 ? s.size() : 8);
-    return h;
+    const char* p = s.data();
+    const size_t n = s.size();
+    if (n >= 8) return load<uint64_t>(p);
+    if (n >= 4) return load<uint32_t>(p) | (uint64_t(load<uint32_t>(p + n - 4)) << 32);
+    if (n == 0) return 0;
+    return uint64_t(uint8_t(p[0])) | (uint64_t(uint8_t(p[n / 2])) << 8) |
+           (uint64_t(uint8_t(p[n - 1])) << 16);
+  }
+  template <typename T>
+  static T load(const char* p) {
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
   }
   bool same(const Slot& slot, std::string_view s, uint64_t head) const {
     return slot.len == s.size() && slot.head == head &&
