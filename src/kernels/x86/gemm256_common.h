@@ -140,6 +140,8 @@ void drive(const uint8_t* w, size_t w_row_bytes, int64_t n_rows, const Activatio
   constexpr int R = K::kR;
   const int64_t tile_bytes = R * static_cast<int64_t>(w_row_bytes);
   const int64_t end_bytes = n_rows * static_cast<int64_t>(w_row_bytes);
+  // The start of the range is needed at once: request it all together, not line by line.
+  prefetch_range(w, std::min(kPrefetchBytes, end_bytes));
   int64_t r = 0;
   for (; r + R <= n_rows; r += R) {
     const int64_t ahead = r * static_cast<int64_t>(w_row_bytes) + kPrefetchBytes;
