@@ -66,6 +66,7 @@ class ChatTemplate {
   const std::optional<std::string>& eos_token() const { return eos_; }
 
  private:
+  ChatTemplate() = default;  // only the factories make one
   std::optional<jinja::Template> main_;
   std::optional<jinja::Template> tool_use_;
   std::optional<std::string> bos_;

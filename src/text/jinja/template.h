@@ -74,6 +74,8 @@ class Template {
   const Limits& limits() const { return impl_->limits; }
 
  private:
+  Template() = default;  // only parse() makes one
+
   struct Impl {
     std::string source;  // normalized
     Body body;
