@@ -34,13 +34,22 @@ enum class Offset { kNone, kInt, kAffine };
 // Stands in for the blocks past the end of a row in the last group: zero scales and q.
 alignas(64) constexpr uint8_t kZeroBlock[64] = {};
 
+// The 8 blocks of a group: p[j] is block j, or kZeroBlock past the row's end (n_valid < 8);
+// the valid ones are `stride` bytes apart from `first`.
+struct GroupPtrs {
+  const uint8_t* p[8];
+  const uint8_t* first;
+  int n_valid;
+  int stride;
+};
+
 // Bytes [off, off + 16) of 8 blocks -> 4 vectors, vector t holding in lane j the 4 bytes
 // off + 4t .. off + 4t + 3 of block j (a 4x8 dword transpose: two blocks per register, then
 // the two unpack levels of a 4x4 transpose in each 128-bit half).
-inline void load_transposed16(const uint8_t* const* p, int off, __m256i (&w)[4]) {
+inline void load_transposed16(const GroupPtrs& g, int off, __m256i (&w)[4]) {
   __m256i y[4];
   for (int j = 0; j < 4; ++j) {
-    y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(p[j] + off)), loadu128(p[j + 4] + off), 1);
+    y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(g.p[j] + off)), loadu128(g.p[j + 4] + off), 1);
   }
   const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
   const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
@@ -50,12 +59,14 @@ inline void load_transposed16(const uint8_t* const* p, int off, __m256i (&w)[4])
   w[3] = _mm256_unpackhi_epi64(t1, t3);
 }
 
-// The 32-bit word at `off` of each of 8 blocks.
-inline __m256i load_words(const uint8_t* const* p, int off) {
-  return _mm256_setr_epi32(static_cast<int>(load_u32(p[0] + off)), static_cast<int>(load_u32(p[1] + off)),
-                           static_cast<int>(load_u32(p[2] + off)), static_cast<int>(load_u32(p[3] + off)),
-                           static_cast<int>(load_u32(p[4] + off)), static_cast<int>(load_u32(p[5] + off)),
-                           static_cast<int>(load_u32(p[6] + off)), static_cast<int>(load_u32(p[7] + off)));
+// The 32-bit word at `off` of each of the group's blocks (0 past the row's end): one masked
+// gather instead of 8 scalar loads and inserts.
+inline __m256i load_words(const GroupPtrs& g, int off) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i index = _mm256_mullo_epi32(lane, _mm256_set1_epi32(g.stride));
+  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(g.n_valid), lane);
+  return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(g.first + off),
+                                     index, valid, 1);
 }
 
 // 8 words each holding two f16 (low half a, high half b) -> the 8 a and the 8 b as f32.
@@ -70,9 +81,9 @@ inline void f16_pairs_to_f32(__m256i v, __m256* lo, __m256* hi) {
 
 // Nibble field of 8 blocks -> the 8 weight vectors: low nibbles are elements 0..15 (vectors
 // 0..3), high nibbles elements 16..31 (vectors 4..7).
-inline void unpack_nibble_group(const uint8_t* const* p, int off, __m256i (&w)[8]) {
+inline void unpack_nibble_group(const GroupPtrs& g, int off, __m256i (&w)[8]) {
   __m256i t[4];
-  load_transposed16(p, off, t);
+  load_transposed16(g, off, t);
   const __m256i mask = _mm256_set1_epi8(0x0F);
   for (int i = 0; i < 4; ++i) {
     w[i] = _mm256_and_si256(t[i], mask);
@@ -83,8 +94,8 @@ inline void unpack_nibble_group(const uint8_t* const* p, int off, __m256i (&w)[8
 // ORs the fifth bits of Q5_0 / Q5_1 into the 8 weight vectors. Lane j of vector u needs bits
 // 4u..4u+3 of block j's qh: byte u/2 of it, low or high nibble. Broadcast that byte to the
 // lane's 4 bytes, test one bit per byte, turn set bits into 0x10.
-inline void add_fifth_bits(const uint8_t* const* p, int off, __m256i (&w)[8]) {
-  const __m256i qh = load_words(p, off);
+inline void add_fifth_bits(const GroupPtrs& g, int off, __m256i (&w)[8]) {
+  const __m256i qh = load_words(g, off);
   const __m256i lane_base = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12,
                                              0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
   const __m256i bits[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32(static_cast<int>(0x80402010u))};
@@ -107,9 +118,9 @@ struct FmtQ4_0 {
   static constexpr int kIntShift = 3;    // q - 8
   static constexpr bool kSigned = false;
   static constexpr int kI16Depth = 8;    // 8 · 2 · 15 · 127 < 2^15
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    unpack_nibble_group(p, 2, w);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(g, 2, w);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -119,9 +130,9 @@ struct FmtQ4_1 {
   static constexpr int kIntShift = 0;
   static constexpr bool kSigned = false;
   static constexpr int kI16Depth = 8;
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    unpack_nibble_group(p, 4, w);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(g, 4, w);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -131,10 +142,10 @@ struct FmtQ5_0 {
   static constexpr int kIntShift = 4;    // q - 16
   static constexpr bool kSigned = false;
   static constexpr int kI16Depth = 4;    // 4 · 2 · 31 · 127 < 2^15
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    unpack_nibble_group(p, 6, w);
-    add_fifth_bits(p, 2, w);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(g, 6, w);
+    add_fifth_bits(g, 2, w);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -144,10 +155,10 @@ struct FmtQ5_1 {
   static constexpr int kIntShift = 0;
   static constexpr bool kSigned = false;
   static constexpr int kI16Depth = 4;
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    unpack_nibble_group(p, 8, w);
-    add_fifth_bits(p, 4, w);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(g, 8, w);
+    add_fifth_bits(g, 4, w);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -157,10 +168,10 @@ struct FmtQ8_0 {
   static constexpr int kIntShift = 0;
   static constexpr bool kSigned = true;
   static constexpr int kI16Depth = 1;    // 2 · 128 · 127 already fills an i16
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    for (int j = 0; j < 8; ++j) w[j] = loadu256(p[j] + 2);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    for (int j = 0; j < 8; ++j) w[j] = loadu256(g.p[j] + 2);
     transpose8x8_epi32(w);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -171,11 +182,11 @@ struct FmtIQ4_NL {
   static constexpr int kIntShift = 0;
   static constexpr bool kSigned = true;
   static constexpr int kI16Depth = 1;
-  static void group(const uint8_t* const* p, __m256i (&w)[8], __m256* d, __m256* m) {
-    unpack_nibble_group(p, 2, w);
+  static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
+    unpack_nibble_group(g, 2, w);
     const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
     for (int u = 0; u < 8; ++u) w[u] = _mm256_shuffle_epi8(table, w[u]);
-    f16_pairs_to_f32(load_words(p, 0), d, m);
+    f16_pairs_to_f32(load_words(g, 0), d, m);
   }
 };
 
@@ -191,11 +202,12 @@ struct Dot32 {
 
   // Unpacks group g (8 blocks, the last one zero-padded) of one weight row.
   static void unpack(const uint8_t* row, int64_t nb, int64_t g, __m256i (&wv)[8], __m256* dw, __m256* mw) {
-    const int n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
-    const uint8_t* p[8];
-    const uint8_t* first = row + 8 * g * F::kBytes;
-    for (int j = 0; j < 8; ++j) p[j] = j < n_valid ? first + j * F::kBytes : kZeroBlock;
-    F::group(p, wv, dw, mw);
+    GroupPtrs ptrs;
+    ptrs.n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
+    ptrs.first = row + 8 * g * F::kBytes;
+    ptrs.stride = static_cast<int>(F::kBytes);
+    for (int j = 0; j < 8; ++j) ptrs.p[j] = j < ptrs.n_valid ? ptrs.first + j * F::kBytes : kZeroBlock;
+    F::group(ptrs, wv, dw, mw);
     if constexpr (kXor) {
       for (int u = 0; u < 8; ++u) wv[u] = _mm256_xor_si256(wv[u], _mm256_set1_epi8(static_cast<char>(0x80)));
     }
