@@ -29,6 +29,7 @@ finish() {
 # Without these nothing below can run.
 if ! { run "checking Debian packages" ensure_apt &&
   run "fetching models" ensure_models &&
+  run "fetching tokenizer vocabularies (golden tests)" bash scripts/fetch_vocabs.sh &&
   run "Python test tools: $MINNOW_VENV" ensure_venv; }; then
   finish
 fi
