@@ -34,13 +34,13 @@ enum class Offset { kNone, kInt, kAffine };
 // Stands in for the blocks past the end of a row in the last group: zero scales and q.
 alignas(64) constexpr uint8_t kZeroBlock[64] = {};
 
-// The 8 blocks of a group: p[j] is block j, or kZeroBlock past the row's end (n_valid < 8);
-// the valid ones are `stride` bytes apart from `first`.
+// The 8 blocks of a group: p[j] is block j, or kZeroBlock past the row's end; block j is at
+// base + index[j] where valid[j] is set (for the header gather).
 struct GroupPtrs {
   const uint8_t* p[8];
-  const uint8_t* first;
-  int n_valid;
-  int stride;
+  const uint8_t* base;
+  __m256i index;
+  __m256i valid;
 };
 
 // Bytes [off, off + 16) of 8 blocks -> 4 vectors, vector t holding in lane j the 4 bytes
@@ -62,11 +62,8 @@ inline void load_transposed16(const GroupPtrs& g, int off, __m256i (&w)[4]) {
 // The 32-bit word at `off` of each of the group's blocks (0 past the row's end): one masked
 // gather instead of 8 scalar loads and inserts.
 inline __m256i load_words(const GroupPtrs& g, int off) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256i index = _mm256_mullo_epi32(lane, _mm256_set1_epi32(g.stride));
-  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(g.n_valid), lane);
-  return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(g.first + off),
-                                     index, valid, 1);
+  return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(g.base + off),
+                                     g.index, g.valid, 1);
 }
 
 // 8 words each holding two f16 (low half a, high half b) -> the 8 a and the 8 b as f32.
@@ -202,11 +199,41 @@ struct Dot32 {
 
   // Unpacks group g (8 blocks, the last one zero-padded) of one weight row.
   static void unpack(const uint8_t* row, int64_t nb, int64_t g, __m256i (&wv)[8], __m256* dw, __m256* mw) {
+    const int n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     GroupPtrs ptrs;
-    ptrs.n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
-    ptrs.first = row + 8 * g * F::kBytes;
-    ptrs.stride = static_cast<int>(F::kBytes);
-    for (int j = 0; j < 8; ++j) ptrs.p[j] = j < ptrs.n_valid ? ptrs.first + j * F::kBytes : kZeroBlock;
+    ptrs.base = row + 8 * g * F::kBytes;
+    ptrs.index = _mm256_mullo_epi32(lane, _mm256_set1_epi32(static_cast<int>(F::kBytes)));
+    ptrs.valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n_valid), lane);
+    for (int j = 0; j < 8; ++j) ptrs.p[j] = j < n_valid ? ptrs.base + j * F::kBytes : kZeroBlock;
+    finish(ptrs, wv, dw, mw);
+  }
+
+  // The last group of two rows whose rows end with at most 4 blocks in it (576 or 640
+  // columns: 2 or 4 blocks): both tails in one group, row0's in lanes 0..3 and row1's in
+  // lanes 4..7, so that the padding does not cost a whole group per row.
+  static void unpack_tails(const uint8_t* row0, const uint8_t* row1, int64_t nb, __m256i (&wv)[8],
+                           __m256* dw, __m256* mw) {
+    const int64_t g = nb / 8;
+    const int n = static_cast<int>(nb - 8 * g);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i in_half = _mm256_and_si256(lane, _mm256_set1_epi32(3));
+    const uint8_t* first0 = row0 + 8 * g * F::kBytes;
+    const uint8_t* first1 = row1 + 8 * g * F::kBytes;
+    GroupPtrs ptrs;
+    ptrs.base = first0;
+    ptrs.index = _mm256_add_epi32(_mm256_mullo_epi32(in_half, _mm256_set1_epi32(static_cast<int>(F::kBytes))),
+                                  _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(3)),
+                                                   _mm256_set1_epi32(static_cast<int>(first1 - first0))));
+    ptrs.valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), in_half);
+    for (int j = 0; j < 4; ++j) {
+      ptrs.p[j] = j < n ? first0 + j * F::kBytes : kZeroBlock;
+      ptrs.p[4 + j] = j < n ? first1 + j * F::kBytes : kZeroBlock;
+    }
+    finish(ptrs, wv, dw, mw);
+  }
+
+  static void finish(const GroupPtrs& ptrs, __m256i (&wv)[8], __m256* dw, __m256* mw) {
     F::group(ptrs, wv, dw, mw);
     if constexpr (kXor) {
       for (int u = 0; u < 8; ++u) wv[u] = _mm256_xor_si256(wv[u], _mm256_set1_epi8(static_cast<char>(0x80)));
@@ -214,10 +241,20 @@ struct Dot32 {
   }
 
   // acc[r][c] += the 8 blocks of group g: weights wv[r][0..7] with scales dw[r], mw[r],
-  // against activation row c (a starts at that tile's first row).
-  template <int R, int C>
+  // against activation row c (a starts at that tile's first row). kTails: the weights come
+  // from unpack_tails, so the activation's lanes 0..3 (its last blocks) are duplicated into
+  // lanes 4..7 (128-bit broadcasts) to meet the second row's tail.
+  template <int R, int C, bool kTails = false>
   static void group(const __m256i* const (&wv)[R], const __m256* dw, const __m256* mw,
                     const Activations& a, int64_t g, __m256 (&acc)[R][C]) {
+    auto load_i = [](const void* p) {
+      if constexpr (kTails) return _mm256_broadcastsi128_si256(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+      else return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+    };
+    auto load_f = [](const float* p) {
+      if constexpr (kTails) return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+      else return _mm256_loadu_ps(p);
+    };
     // Decode (C == 1) has few independent accumulators: split each in two (even / odd u)
     // so that the multiply-add latency does not serialize the loop.
     constexpr int S = (C == 1 && kHasVnni) ? 2 : 1;
@@ -227,7 +264,7 @@ struct Dot32 {
     for (int c = 0; c < C; ++c) {
       __m256i start = _mm256_setzero_si256();
       if constexpr (kIntOffset) {
-        const __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.sum + c * a.side_stride + 8 * g));
+        const __m256i sum = load_i(a.sum + c * a.side_stride + 8 * g);
         start = _mm256_sub_epi32(start, _mm256_slli_epi32(sum, kShift));
       }
       for (int r = 0; r < R; ++r) {
@@ -241,7 +278,7 @@ struct Dot32 {
         __m256i w[R];
         for (int r = 0; r < R; ++r) w[r] = wv[r][u];
         for (int c = 0; c < C; ++c) {
-          const __m256i av = loadu256(aq[c] + 32 * u);
+          const __m256i av = load_i(aq[c] + 32 * u);
           for (int r = 0; r < R; ++r) {
             if constexpr (kHasVnni) {
               iacc[u % S][r][c] = dot_u8s8(iacc[u % S][r][c], w[r], av);
@@ -264,14 +301,14 @@ struct Dot32 {
       }
     }
     for (int c = 0; c < C; ++c) {
-      const __m256 da = _mm256_loadu_ps(a.d + c * a.side_stride + 8 * g);
+      const __m256 da = load_f(a.d + c * a.side_stride + 8 * g);
       for (int r = 0; r < R; ++r) {
         __m256i isum = iacc[0][r][c];
         if constexpr (S == 2) isum = _mm256_add_epi32(isum, iacc[1][r][c]);
         acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw[r], da), acc[r][c]);
       }
       if constexpr (F::kOffset == Offset::kAffine) {
-        const __m256 sa = _mm256_loadu_ps(a.s + c * a.side_stride + 8 * g);
+        const __m256 sa = load_f(a.s + c * a.side_stride + 8 * g);
         for (int r = 0; r < R; ++r) acc[r][c] = _mm256_fmadd_ps(mw[r], sa, acc[r][c]);
       }
     }
@@ -283,20 +320,56 @@ struct Dot32 {
 template <class F, int R, int C>
 void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb, float* y,
             int64_t ldy) {
+  using D = Dot32<F>;
   __m256 acc[R][C];
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   }
   const int64_t ng = (nb + 7) / 8;
+  // Rows ending with a short group (<= 4 blocks) share it pairwise (Dot32::unpack_tails).
+  constexpr int kPairs = R / 2;
+  const bool pair_tails = kPairs > 0 && nb % 8 != 0 && nb % 8 <= 4;
   for (int64_t g = 0; g < ng; ++g) {
+    const bool tail_pass = pair_tails && g == ng - 1;
     __m256i wv[R][8];
     __m256 dw[R], mw[R];
     const __m256i* rows[R];
-    for (int r = 0; r < R; ++r) {
-      Dot32<F>::unpack(w + r * w_row_bytes, nb, g, wv[r], &dw[r], &mw[r]);
-      rows[r] = wv[r];
+    if (!tail_pass) {
+      for (int r = 0; r < R; ++r) {
+        D::unpack(w + r * w_row_bytes, nb, g, wv[r], &dw[r], &mw[r]);
+        rows[r] = wv[r];
+      }
+      D::template group<R, C>(rows, dw, mw, a, g, acc);
+      continue;
     }
-    Dot32<F>::template group<R, C>(rows, dw, mw, a, g, acc);
+    if constexpr (kPairs > 0) {
+      __m256 tail_acc[kPairs][C];
+      const __m256i* pair_rows[kPairs];
+      for (int p = 0; p < kPairs; ++p) {
+        D::unpack_tails(w + 2 * p * w_row_bytes, w + (2 * p + 1) * w_row_bytes, nb, wv[p], &dw[p], &mw[p]);
+        pair_rows[p] = wv[p];
+        for (int c = 0; c < C; ++c) tail_acc[p][c] = _mm256_setzero_ps();
+      }
+      D::template group<kPairs, C, true>(pair_rows, dw, mw, a, g, tail_acc);
+      // Lanes 0..3 belong to row 2p, lanes 4..7 to row 2p + 1: fold each half into its row's
+      // accumulator (zeros in the other half keep the later horizontal sums right).
+      for (int p = 0; p < kPairs; ++p) {
+        for (int c = 0; c < C; ++c) {
+          const __m256 lo = _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x80);  // (lo, 0)
+          const __m256 hi = _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x81);  // (hi, 0)
+          acc[2 * p][c] = _mm256_add_ps(acc[2 * p][c], lo);
+          acc[2 * p + 1][c] = _mm256_add_ps(acc[2 * p + 1][c], hi);
+        }
+      }
+      if constexpr (R % 2 == 1) {
+        D::unpack(w + (R - 1) * w_row_bytes, nb, g, wv[0], &dw[0], &mw[0]);
+        const __m256i* last[1] = {wv[0]};
+        __m256 last_acc[1][C];
+        for (int c = 0; c < C; ++c) last_acc[0][c] = acc[R - 1][c];
+        D::template group<1, C>(last, dw, mw, a, g, last_acc);
+        for (int c = 0; c < C; ++c) acc[R - 1][c] = last_acc[0][c];
+      }
+    }
   }
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
