@@ -55,6 +55,12 @@ Value generator(std::vector<Value> items, const char* origin) {
   return Sequence::make(Sequence::Type::kGenerator, std::move(items), origin);
 }
 
+// A generator filter's failure surfaces when the generator is iterated, as in jinja2.
+Result<Value> lazy_errors(Result<Value> r, const char* origin) {
+  if (r.ok()) return r;
+  return Sequence::failing(origin, r.status());
+}
+
 // Sort key: lower-cased strings unless case-sensitive.
 Value fold(const Value& v, bool case_sensitive) {
   if (!case_sensitive && v.is_string()) return Value(py_lower(v.as_string()));
@@ -113,7 +119,7 @@ Result<Value> f_attr(Interpreter&, const Value& v, Args& args) {
   return Value::undefined(UndefinedInfo{name, object_type_repr(v)});
 }
 
-Result<Value> f_batch(Interpreter& in, const Value& v, Args& args) {
+Result<Value> f_batch_eager(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "batch", "linecount", "fill_with");
   TRY_ASSIGN(n, arg_int(b.get(0), 0, "linecount"));
   if (n <= 0) return Status::error("batch size must be positive");
@@ -133,6 +139,9 @@ Result<Value> f_batch(Interpreter& in, const Value& v, Args& args) {
     out.push_back(Value::list(std::move(cur)));
   }
   return generator(std::move(out), "do_batch");
+}
+Result<Value> f_batch(Interpreter& in, const Value& v, Args& args) {
+  return lazy_errors(f_batch_eager(in, v, args), "do_batch");
 }
 
 std::string capitalize_str(std::string_view s) {
@@ -299,6 +308,7 @@ bool parse_py_int(const std::string& s, int base, int64_t* out) {
 
 Result<Value> f_float(Interpreter&, const Value& v, Args& args) {
   BIND(b, "float", "default");
+  if (v.is_undefined()) return undefined_error(v);  // float(Undefined) raises
   const Value dflt = b.has(0) ? *b.get(0) : Value(0.0);
   if (v.is_number()) return Value(v.to_double());
   double d;
@@ -310,6 +320,7 @@ Result<Value> f_int(Interpreter&, const Value& v, Args& args) {
   BIND(b, "int", "default", "base");
   const Value dflt = b.has(0) ? *b.get(0) : Value(0);
   TRY_ASSIGN(base, arg_int(b.get(1), 10, "base"));
+  if (v.is_undefined()) return undefined_error(v);  // int(Undefined) raises
   if (v.is_int() || v.is_bool()) return Value(v.to_int());
   if (v.is_float()) {
     const double d = v.as_float();
@@ -408,6 +419,9 @@ Result<Value> f_indent(Interpreter& in, const Value& v, Args& args) {
   }
   const bool first = arg_bool(b.get(1), false);
   const bool blank = arg_bool(b.get(2), false);
+  // jinja2 appends "\n" to the value itself, which only strings survive
+  if (v.is_undefined()) return undefined_error(v);
+  if (!v.is_string()) return Status::error("'" + type_name(v) + "' object has no attribute 'splitlines'");
   std::vector<std::string> lines = split_lines(soft_str(v) + "\n");
   std::string out;
   if (blank) {
@@ -429,7 +443,7 @@ Result<Value> f_indent(Interpreter& in, const Value& v, Args& args) {
   return same_kind(v, std::move(out));
 }
 
-Result<Value> f_items(Interpreter&, const Value& v, Args& args) {
+Result<Value> f_items_eager(Interpreter&, const Value& v, Args& args) {
   BIND(b, "items");
   (void)b;
   if (v.is_undefined()) return generator({}, "do_items");
@@ -437,6 +451,9 @@ Result<Value> f_items(Interpreter&, const Value& v, Args& args) {
   std::vector<Value> out;
   for (const auto& [k, val] : v.as_dict().entries()) out.push_back(Value::tuple({k, val}));
   return generator(std::move(out), "do_items");
+}
+Result<Value> f_items(Interpreter& in, const Value& v, Args& args) {
+  return lazy_errors(f_items_eager(in, v, args), "do_items");
 }
 
 Result<Value> f_join(Interpreter& in, const Value& v, Args& args) {
@@ -492,7 +509,7 @@ Result<Value> f_upper(Interpreter&, const Value& v, Args& args) {
   return same_kind(v, py_upper(soft_str(v)));
 }
 
-Result<Value> f_map(Interpreter& in, const Value& v, Args& args) {
+Result<Value> f_map_eager(Interpreter& in, const Value& v, Args& args) {
   if (!truthy(v)) return generator({}, "sync_do_map");  // jinja2: `if value:` guards the loop
   TRY_ASSIGN(items, in.iterate(v));
   std::vector<Value> out;
@@ -523,6 +540,9 @@ Result<Value> f_map(Interpreter& in, const Value& v, Args& args) {
     out.push_back(std::move(x));
   }
   return generator(std::move(out), "sync_do_map");
+}
+Result<Value> f_map(Interpreter& in, const Value& v, Args& args) {
+  return lazy_errors(f_map_eager(in, v, args), "sync_do_map");
 }
 
 Result<Value> min_max(Interpreter& in, const Value& v, Args& args, bool want_max) {
@@ -555,14 +575,43 @@ Result<Value> min_max(Interpreter& in, const Value& v, Args& args, bool want_max
 Result<Value> f_max(Interpreter& in, const Value& v, Args& a) { return min_max(in, v, a, true); }
 Result<Value> f_min(Interpreter& in, const Value& v, Args& a) { return min_max(in, v, a, false); }
 
+// pprint.pformat sorts dict keys; it also wraps past 80 columns, which this does not do.
+void append_pretty(std::string& out, const Value& v) {
+  if (v.is_dict()) {
+    std::vector<std::pair<Value, Value>> kv = v.as_dict().entries();
+    Status ignored = sort_by_keys(kv, false);  // unorderable keys keep insertion order
+    (void)ignored;
+    out.push_back('{');
+    for (size_t i = 0; i < kv.size(); ++i) {
+      if (i > 0) out += ", ";
+      append_pretty(out, kv[i].first);
+      out += ": ";
+      append_pretty(out, kv[i].second);
+    }
+    out.push_back('}');
+  } else if (v.is_list()) {
+    out.push_back(v.is_tuple() ? '(' : '[');
+    for (size_t i = 0; i < v.items().size(); ++i) {
+      if (i > 0) out += ", ";
+      append_pretty(out, v.items()[i]);
+    }
+    if (v.is_tuple() && v.items().size() == 1) out.push_back(',');
+    out.push_back(v.is_tuple() ? ')' : ']');
+  } else {
+    append_repr(out, v);
+  }
+}
+
 Result<Value> f_pprint(Interpreter&, const Value& v, Args& args) {
   BIND(b, "pprint");
   (void)b;
-  return Value(repr(v));
+  std::string out;
+  append_pretty(out, v);
+  return Value(std::move(out));
 }
 
 // select / reject / selectattr / rejectattr
-Result<Value> select_impl(Interpreter& in, const Value& v, Args& args, bool by_attr, bool keep) {
+Result<Value> select_eager(Interpreter& in, const Value& v, Args& args, bool by_attr, bool keep) {
   const char* origin = by_attr ? (keep ? "sync_do_selectattr" : "sync_do_rejectattr")
                                : (keep ? "sync_do_select" : "sync_do_reject");
   if (!truthy(v)) return generator({}, origin);  // jinja2: `if value:` guards the loop
@@ -600,6 +649,9 @@ Result<Value> select_impl(Interpreter& in, const Value& v, Args& args, bool by_a
   }
   return generator(std::move(out), origin);
 }
+Result<Value> select_impl(Interpreter& in, const Value& v, Args& args, bool by_attr, bool keep) {
+  return lazy_errors(select_eager(in, v, args, by_attr, keep), "select_or_reject");
+}
 Result<Value> f_select(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, false, true); }
 Result<Value> f_reject(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, false, false); }
 Result<Value> f_selectattr(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, true, true); }
@@ -626,8 +678,9 @@ Result<Value> f_reverse(Interpreter& in, const Value& v, Args& args) {
     return Value(utf8_encode(cps));
   }
   // reversed() where the value supports it (an iterator), else a reversed list
+  // (Undefined has __len__ and __getitem__, so reversed() accepts it)
   const auto* seq = v.is_object() ? dynamic_cast<const Sequence*>(&v.as_object()) : nullptr;
-  const bool reversible = v.is_list() || (seq && !seq->one_shot());
+  const bool reversible = v.is_list() || v.is_dict() || v.is_undefined() || (seq && !seq->one_shot());
   TRY_ASSIGN(items, in.iterate(v));
   std::reverse(items.begin(), items.end());
   if (reversible) return Sequence::make(Sequence::Type::kIterator, std::move(items));
@@ -666,7 +719,7 @@ Result<Value> f_safe(Interpreter&, const Value& v, Args& args) {
   return Value::markup(soft_str(v));
 }
 
-Result<Value> f_slice(Interpreter& in, const Value& v, Args& args) {
+Result<Value> f_slice_eager(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "slice", "slices", "fill_with");
   TRY_ASSIGN(slices, arg_int(b.get(0), 0, "slices"));
   if (slices <= 0) return Status::error("slice count must be positive");
@@ -685,6 +738,9 @@ Result<Value> f_slice(Interpreter& in, const Value& v, Args& args) {
     out.push_back(Value::list(std::move(part)));
   }
   return generator(std::move(out), "sync_do_slice");
+}
+Result<Value> f_slice(Interpreter& in, const Value& v, Args& args) {
+  return lazy_errors(f_slice_eager(in, v, args), "sync_do_slice");
 }
 
 Result<Value> f_sort(Interpreter& in, const Value& v, Args& args) {
@@ -872,6 +928,21 @@ Result<Value> f_truncate(Interpreter&, const Value& v, Args& args) {
   const int64_t end_len = static_cast<int64_t>(utf8_length(end));
   if (length < end_len) return Status::error("expected length >= " + std::to_string(end_len));
   if (leeway < 0) return Status::error("expected leeway >= 0");
+  if (!v.is_string()) {
+    // jinja2 measures the value itself: short containers come back unchanged
+    size_t n;
+    if (v.is_undefined()) {
+      n = 0;
+    } else if (v.is_list()) {
+      n = v.items().size();
+    } else if (v.is_dict()) {
+      n = v.as_dict().size();
+    } else {
+      return Status::error("object of type '" + type_name(v) + "' has no len()");
+    }
+    if (static_cast<int64_t>(n) <= length + leeway) return v;
+    return Status::error("'" + type_name(v) + "' object has no attribute 'rsplit'");
+  }
   const std::u32string cps = utf8_decode(soft_str(v));
   if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value(utf8_encode(cps));
   std::string head = utf8_encode(std::u32string_view(cps).substr(0, static_cast<size_t>(length - end_len)));
@@ -881,7 +952,7 @@ Result<Value> f_truncate(Interpreter&, const Value& v, Args& args) {
   return Value(head + end);
 }
 
-Result<Value> f_unique(Interpreter& in, const Value& v, Args& args) {
+Result<Value> f_unique_eager(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "unique", "case_sensitive", "attribute");
   const bool cs = arg_bool(b.get(0), false);
   TRY_ASSIGN(items, in.iterate(v));
@@ -900,13 +971,19 @@ Result<Value> f_unique(Interpreter& in, const Value& v, Args& args) {
   }
   return generator(std::move(out), "do_unique");
 }
+Result<Value> f_unique(Interpreter& in, const Value& v, Args& args) {
+  return lazy_errors(f_unique_eager(in, v, args), "do_unique");
+}
 
-std::string url_quote(std::string_view s, bool plus_safe_slash) {
+// urllib.parse.quote; for a query string (for_qs) '/' is escaped too and spaces become '+'.
+std::string url_quote(std::string_view s, bool for_qs) {
   std::string out;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' || (plus_safe_slash && c == '/')) {
+    if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' || (!for_qs && c == '/')) {
       out.push_back(ch);
+    } else if (for_qs && c == ' ') {
+      out.push_back('+');
     } else {
       char buf[4];
       std::snprintf(buf, sizeof(buf), "%%%02X", c);
@@ -916,19 +993,32 @@ std::string url_quote(std::string_view s, bool plus_safe_slash) {
   return out;
 }
 
-Result<Value> f_urlencode(Interpreter&, const Value& v, Args& args) {
+Result<Value> f_urlencode(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "urlencode");
   (void)b;
-  if (v.is_string()) return Value(url_quote(v.as_string(), true));
+  const bool iterable = v.is_list() || v.is_dict() || v.is_undefined() ||
+                        (v.is_object() && dynamic_cast<const Sequence*>(&v.as_object()));
+  if (v.is_string() || !iterable) return Value(url_quote(to_str(v), false));
+  std::vector<std::pair<Value, Value>> pairs;
   if (v.is_dict()) {
-    std::string out;
-    for (const auto& [k, val] : v.as_dict().entries()) {
-      if (!out.empty()) out.push_back('&');
-      out += url_quote(to_str(k), false) + "=" + url_quote(to_str(val), false);
+    pairs = v.as_dict().entries();
+  } else {
+    TRY_ASSIGN(items, in.iterate(v));
+    for (const Value& item : items) {
+      TRY_ASSIGN(kv, in.iterate(item));
+      if (kv.size() != 2) {
+        return Status::error(kv.size() > 2 ? "too many values to unpack (expected 2)"
+                                           : "not enough values to unpack (expected 2)");
+      }
+      pairs.emplace_back(kv[0], kv[1]);
     }
-    return Value(std::move(out));
   }
-  return Value(url_quote(to_str(v), true));
+  std::string out;
+  for (const auto& [k, val] : pairs) {
+    if (!out.empty()) out.push_back('&');
+    out += url_quote(to_str(k), true) + "=" + url_quote(to_str(val), true);
+  }
+  return Value(std::move(out));
 }
 
 Result<Value> f_wordcount(Interpreter&, const Value& v, Args& args) {

@@ -342,11 +342,15 @@ Result<std::string> str_format(Interpreter& in, std::string_view fmt, const Args
 Result<std::string> percent_format(std::string_view fmt, const Value& args) {
   std::vector<Value> values;
   const Dict* mapping = nullptr;
+  // CPython treats any subscriptable non-tuple argument (dict, list) as a possible mapping and
+  // then does not complain about arguments left unconverted.
+  bool lenient = false;
   if (args.is_tuple()) {
     values = args.items();
   } else {
     values.push_back(args);
     if (args.is_dict()) mapping = &args.as_dict();
+    lenient = args.is_dict() || args.is_list() || args.is_undefined();
   }
   size_t next = 0;
   bool used_mapping = false;
@@ -462,7 +466,7 @@ Result<std::string> percent_format(std::string_view fmt, const Value& args) {
     }
     out += piece;
   }
-  if (!used_mapping && next < values.size() && !mapping) {
+  if (!used_mapping && next < values.size() && !lenient) {
     return Status::error("not all arguments converted during string formatting");
   }
   return out;

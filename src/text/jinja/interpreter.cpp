@@ -300,6 +300,7 @@ Result<std::string> Interpreter::capture(const Body& body) {
 Status undefined_error(const Value& v) { return Status::error(undefined_message(v)); }
 
 Result<Value> Interpreter::lookup(const std::string& name) {
+  if (folding_) return Status::error("not constant");
   for (const Frame* f = frame_.get(); f; f = f->parent.get()) {
     if (const Value* v = f->find(name)) return *v;
   }
@@ -466,6 +467,9 @@ Result<std::vector<Value>> Interpreter::iterate(const Value& v) {
       return chars;
     }
     case Kind::kObject:
+      if (auto* seq = dynamic_cast<const Sequence*>(&v.as_object()); seq && !seq->failure().ok()) {
+        return seq->failure();
+      }
       if (auto items = v.as_object().iterate()) {
         MINNOW_RETURN_IF_ERROR(charge(items->size()));
         return std::move(*items);
@@ -500,6 +504,7 @@ Result<bool> Interpreter::contains(const Value& container, const Value& item) {
       return false;
     case Kind::kObject:
       if (auto* seq = dynamic_cast<Sequence*>(&container.as_object())) {
+        if (!seq->failure().ok()) return seq->failure();
         if (seq->one_shot()) {  // consumes up to the match, as Python's `in` does
           while (auto v = seq->next()) {
             if (equals(*v, item)) return true;
@@ -522,6 +527,11 @@ bool Interpreter::has_filter(std::string_view name) const { return find_filter(n
 bool Interpreter::has_test(std::string_view name) const { return find_test(name) != nullptr; }
 
 Result<Value> Interpreter::apply_filter(std::string_view name, const Value& input, Args& args) {
+  // filters that need the template context are never folded by jinja2
+  if (folding_ && (name == "map" || name == "select" || name == "reject" ||
+                   name == "selectattr" || name == "rejectattr")) {
+    return Status::error("not constant");
+  }
   FilterFn fn = find_filter(name);
   if (!fn) return Status::error("no filter named '" + std::string(name) + "'");
   return fn(*this, input, args);
@@ -655,7 +665,12 @@ Result<Value> Interpreter::eval_getitem(const Expr& e) {
       return Value::list(std::move(out));
     }
   }
-  return missing_element(obj, Value("slice"));
+  // jinja2 compiles slices to a plain Python subscript, which raises here -- unless the whole
+  // {{ }} expression was folded at compile time through the sandbox's getitem (see
+  // exec_output), whose failures are Undefined.
+  if (folding_) return missing_element(obj, Value("slice"));
+  if (obj.is_dict()) return Status::error("unhashable type: 'slice'");
+  return Status::error("'" + type_name(obj) + "' object is not subscriptable");
 }
 
 Result<Value> Interpreter::eval_test(const Expr& e) {
@@ -679,9 +694,39 @@ Result<Value> Interpreter::eval_unary(const Expr& e) {
   return Value(-v.to_int());
 }
 
+namespace {
+
+Status type_error(std::string_view op, const Value& a, const Value& b) {
+  return Status::error("unsupported operand type(s) for " + std::string(op) + ": '" +
+                       type_name(a) + "' and '" + type_name(b) + "'");
+}
+
+bool add_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
+bool sub_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
+bool mul_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
+
+Status overflow() {
+  return Status::error("integer overflow (minnow's template integers are 64-bit)");
+}
+
+}  // namespace
+
 Result<Value> Interpreter::eval_binary_expr(const Expr& e) {
   JTRY(Value a, eval(*e.kids[0]));
   JTRY(Value b, eval(*e.kids[1]));
+  const Expr& base = *e.kids[0];
+  if (e.op == Op::kPow && !folding_ && base.kind == ExprKind::kConst &&
+      ((base.value.is_int() && base.value.as_int() < 0) ||
+       (base.value.is_float() && std::signbit(base.value.as_float())))) {
+    // jinja2 writes a folded negative constant into its generated Python without parentheses,
+    // so `-2 ** n` (or `(0 - 2) ** n`) computes -(2 ** n) there; templates see that.
+    const Value magnitude = base.value.is_int() ? Value(-base.value.as_int())
+                                                : Value(-base.value.as_float());
+    JTRY(Value r, eval_binary(Op::kPow, magnitude, b));
+    if (r.is_float()) return Value(-r.as_float());
+    if (r.as_int() == std::numeric_limits<int64_t>::min()) return overflow();
+    return Value(-r.as_int());
+  }
   return eval_binary(e.op, a, b);
 }
 
@@ -705,6 +750,7 @@ Result<Value> Interpreter::eval_cond(const Expr& e) {
   JTRY(Value t, eval(*e.kids[0]));
   if (truthy(t)) return eval(*e.kids[1]);
   if (e.kids[2]) return eval(*e.kids[2]);
+  if (folding_) return Status::error("not constant");
   return Value::undefined(UndefinedInfo{"inline if-expression evaluated to false", ""});
 }
 
@@ -730,6 +776,7 @@ Result<Value> Interpreter::eval_dict(const Expr& e) {
 }
 
 Result<Value> Interpreter::eval_call(const Expr& e) {
+  if (folding_) return Status::error("not constant");
   const Expr& callee = *e.kids[0];
   if (callee.kind == ExprKind::kGetattr) {
     // obj.method(...): call the method directly instead of building a bound method
@@ -754,6 +801,7 @@ Result<Value> Interpreter::eval_call(const Expr& e) {
 Result<Value> Interpreter::eval_filter(const Expr& e, const Value* block_input) {
   Value input;
   if (!e.kids[0]) {
+    if (!block_input) return Status::error("filter without input");
     input = *block_input;
   } else if (block_input && e.kids[0]->kind == ExprKind::kFilter) {
     JTRY(input, eval_filter(*e.kids[0], block_input));
@@ -804,25 +852,16 @@ Result<Value> Interpreter::eval_compare(const Expr& e) {
   return Value(true);
 }
 
-namespace {
-
-Status type_error(std::string_view op, const Value& a, const Value& b) {
-  return Status::error("unsupported operand type(s) for " + std::string(op) + ": '" +
-                       type_name(a) + "' and '" + type_name(b) + "'");
-}
-
-bool add_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
-bool sub_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
-bool mul_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
-
-Status overflow() {
-  return Status::error("integer overflow (minnow's template integers are 64-bit)");
-}
-
-}  // namespace
 
 Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
   if (a.is_undefined()) return undefined_error(a);
+  if (op == Op::kMod && a.is_string()) {
+    // str % x is formatting; Python runs str.__mod__ first, so even an Undefined x is simply
+    // formatted (as "") instead of raising
+    JTRY(std::string s, percent_format(a.as_string(), b));
+    MINNOW_RETURN_IF_ERROR(check_bytes(s.size()));
+    return Value(std::move(s));
+  }
   if (b.is_undefined()) return undefined_error(b);
   const std::string_view sym = op_text(op);
   const bool nums = a.is_number() && b.is_number();
@@ -908,11 +947,6 @@ Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
     }
     case Op::kFloorDiv:
     case Op::kMod: {
-      if (op == Op::kMod && a.is_string()) {
-        JTRY(std::string s, percent_format(a.as_string(), b));
-        MINNOW_RETURN_IF_ERROR(check_bytes(s.size()));
-        return Value(std::move(s));
-      }
       if (!nums) return type_error(sym, a, b);
       if (ints) {
         const int64_t x = a.to_int(), y = b.to_int();
@@ -961,10 +995,16 @@ Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
         }
         return Value(r);
       }
-      if (a.to_double() == 0.0 && b.to_double() < 0) {
-        return Status::error("0.0 cannot be raised to a negative power");
+      const double x = a.to_double(), y = b.to_double();
+      if (x == 0.0 && y < 0) return Status::error("0.0 cannot be raised to a negative power");
+      if (x < 0 && std::isfinite(y) && std::floor(y) != y) {
+        return Status::error("complex numbers (negative base, fractional exponent) are not supported");
       }
-      return Value(std::pow(a.to_double(), b.to_double()));
+      const double r = std::pow(x, y);
+      if (std::isinf(r) && std::isfinite(x) && std::isfinite(y)) {
+        return Status::error("(34, 'Numerical result out of range')");  // Python's OverflowError
+      }
+      return Value(r);
     }
     default:
       return Status::error("unsupported operator " + std::string(sym));
@@ -1175,6 +1215,15 @@ Status Interpreter::exec(const Stmt& s) {
       return Status();
   }
   return Status::error("unknown statement");
+}
+
+Result<Value> Interpreter::fold(const Expr& e) {
+  const bool located = error_located_;
+  folding_ = true;
+  Result<Value> r = eval(e);
+  folding_ = false;
+  error_located_ = located;
+  return r;
 }
 
 Status Interpreter::exec_output(const Stmt& s) {

@@ -63,6 +63,10 @@ class Interpreter {
   // reference cycles such as a namespace holding itself).
   void track(const std::shared_ptr<Object>& obj);
 
+  // Evaluates `e` as jinja2's compile-time constant folding (as_const) would: no variables, no
+  // calls, the sandbox's getitem even for slices. Fails where folding is impossible.
+  Result<Value> fold(const Expr& e);
+
   // Macro calls and recursive loops re-enter the evaluator.
   Result<std::string> call_macro(const Stmt& def, const std::shared_ptr<Frame>& closure,
                                  const std::string& name, Args& args, const Value& caller);
@@ -91,7 +95,12 @@ class Interpreter {
   MINNOW_JINJA_NOINLINE Result<Value> eval_call(const Expr& e);
   MINNOW_JINJA_NOINLINE Result<Value> eval_filter(const Expr& e, const Value* block_input);
   MINNOW_JINJA_NOINLINE Result<Value> eval_compare(const Expr& e);
+
+ public:
+  // A binary operator as templates apply it (used by tests such as divisibleby).
   Result<Value> eval_binary(Op op, const Value& a, const Value& b);
+
+ private:
   Status exec_body(const Body& body);
   MINNOW_JINJA_NOINLINE Status exec(const Stmt& s);
   MINNOW_JINJA_NOINLINE Status exec_output(const Stmt& s);
@@ -119,6 +128,7 @@ class Interpreter {
   std::shared_ptr<Frame> frame_;
   std::string* out_ = nullptr;
   Flow flow_ = Flow::kNormal;
+  bool folding_ = false;  // evaluating as jinja2's compile-time constant folding would
   int depth_ = 0;
   int call_depth_ = 0;
   int64_t steps_ = 0;

@@ -16,7 +16,8 @@ class BoundMethod final : public Object {
       : self_(std::move(self)), name_(std::move(name)), fn_(fn) {}
   std::string_view type_name() const override { return "builtin_function_or_method"; }
   std::string repr() const override {
-    return "<built-in method " + name_ + " of " + jinja::type_name(self_) + " object>";
+    return "<built-in method " + name_ + " of " + jinja::type_name(self_) +
+           " object at 0x7f0000000000>";  // CPython prints the address
   }
   bool callable() const override { return true; }
   Result<Value> call(Interpreter& in, Args& args) override { return fn_(in, self_, args); }

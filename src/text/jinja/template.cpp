@@ -1,6 +1,7 @@
 #include "text/jinja/template.h"
 
 #include "text/jinja/builtins.h"
+#include "text/jinja/fold.h"
 #include "text/jinja/interpreter.h"
 #include "text/jinja/lexer.h"
 #include "text/jinja/parser.h"
@@ -78,6 +79,8 @@ Result<Template> Template::parse(std::string_view source, const Limits& limits) 
   auto body = jinja::parse(impl->source, *tokens, limits.max_nesting);
   if (!body.ok()) return body.status();
   impl->body = std::move(*body);
+  // folding first: jinja2 never compiles (so never checks) what it folded away
+  MINNOW_RETURN_IF_ERROR(fold_constants(impl->source, impl->limits, impl->body));
   MINNOW_RETURN_IF_ERROR(check_names(impl->source, impl->body, false));
   Template t;
   t.impl_ = std::move(impl);

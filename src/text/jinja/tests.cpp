@@ -72,35 +72,27 @@ Result<bool> t_upper(Interpreter&, const Value& v, Args& args) {
   return any;
 }
 
-Result<int64_t> int_operand(const Value& v, const char* test) {
-  if (v.is_undefined()) return undefined_error(v);
-  if (v.is_int() || v.is_bool()) return v.to_int();
-  return Status::error(std::string("test '") + test + "' needs an integer, not " + type_name(v));
+// `value % num == want`, with Python's % (floats and strings included), as jinja2's tests do.
+Result<bool> mod_equals(Interpreter& in, const Value& v, const Value& num, int64_t want) {
+  auto r = in.eval_binary(Op::kMod, v, num);
+  if (!r.ok()) return r.status();
+  return equals(*r, Value(want));
 }
 
-Result<bool> t_odd(Interpreter&, const Value& v, Args& args) {
+Result<bool> t_odd(Interpreter& in, const Value& v, Args& args) {
   MINNOW_RETURN_IF_ERROR(no_arg(args, "odd"));
-  auto n = int_operand(v, "odd");
-  if (!n.ok()) return n.status();
-  return (*n % 2) != 0;
+  return mod_equals(in, v, Value(2), 1);
 }
 
-Result<bool> t_even(Interpreter&, const Value& v, Args& args) {
+Result<bool> t_even(Interpreter& in, const Value& v, Args& args) {
   MINNOW_RETURN_IF_ERROR(no_arg(args, "even"));
-  auto n = int_operand(v, "even");
-  if (!n.ok()) return n.status();
-  return (*n % 2) == 0;
+  return mod_equals(in, v, Value(2), 0);
 }
 
-Result<bool> t_divisibleby(Interpreter&, const Value& v, Args& args) {
+Result<bool> t_divisibleby(Interpreter& in, const Value& v, Args& args) {
   auto a = one_arg(args, "divisibleby");
   if (!a.ok()) return a.status();
-  auto n = int_operand(v, "divisibleby");
-  if (!n.ok()) return n.status();
-  auto d = int_operand(**a, "divisibleby");
-  if (!d.ok()) return d.status();
-  if (*d == 0) return Status::error("integer division or modulo by zero");
-  return (*n % *d) == 0;
+  return mod_equals(in, v, **a, 0);
 }
 
 Result<bool> t_eq(Interpreter&, const Value& v, Args& args) {

@@ -138,10 +138,11 @@ std::string_view Sequence::type_name() const {
 
 std::string Sequence::repr() const {
   switch (type_) {
+    // CPython prints the object's address here; a fixed one keeps the shape (and word count)
     case Type::kGenerator:
-      return "<generator object " + origin_ + ">";  // CPython adds an address here
+      return "<generator object " + origin_ + " at 0x7f0000000000>";
     case Type::kIterator:
-      return "<list_reverseiterator object>";
+      return "<list_reverseiterator object at 0x7f0000000000>";
     case Type::kRange: {
       std::string out = "range(" + std::to_string(range_[0]) + ", " + std::to_string(range_[1]);
       if (range_[2] != 1) out += ", " + std::to_string(range_[2]);
@@ -507,6 +508,12 @@ Result<std::string> hash_key(const Value& v) {
     case Kind::kDict:
       return Status::error("unhashable type: 'dict'");
     case Kind::kObject: {
+      if (auto* seq = dynamic_cast<const Sequence*>(&v.as_object());
+          seq && (seq->type() == Sequence::Type::kDictKeys ||
+                  seq->type() == Sequence::Type::kDictValues ||
+                  seq->type() == Sequence::Type::kDictItems)) {
+        return Status::error("unhashable type: '" + std::string(seq->type_name()) + "'");
+      }
       char buf[32];
       std::snprintf(buf, sizeof(buf), "o%p", static_cast<const void*>(v.object_ptr().get()));
       return std::string(buf);

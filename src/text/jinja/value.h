@@ -181,6 +181,14 @@ class Sequence final : public Object {
         std::make_shared<Sequence>(type, std::move(items), std::move(origin))));
   }
   static Value range(int64_t start, int64_t stop, int64_t step, std::vector<Value> items);
+  // A generator whose body fails when it runs: jinja2's generator filters (map, unique...)
+  // report bad input only once something iterates them.
+  static Value failing(std::string origin, Status error) {
+    auto seq = std::make_shared<Sequence>(Type::kGenerator, std::vector<Value>(), std::move(origin));
+    seq->failure_ = std::move(error);
+    return Value(std::shared_ptr<Object>(std::move(seq)));
+  }
+  const Status& failure() const { return failure_; }
 
   Type type() const { return type_; }
   bool one_shot() const { return type_ == Type::kGenerator || type_ == Type::kIterator; }
@@ -199,6 +207,7 @@ class Sequence final : public Object {
   std::vector<Value> items_;
   std::string origin_;   // generator function name, for repr
   size_t pos_ = 0;       // consumed items of a one-shot iterator
+  Status failure_;       // set for a generator whose body raises
   int64_t range_[3] = {0, 0, 1};
 };
 
