@@ -14,6 +14,10 @@ MINNOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MINNOW_JOBS="${MINNOW_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 MINNOW_VENV="${MINNOW_VENV:-$HOME/.cache/minnow/venv}"
 
+# ccache keys on paths relative to the checkout, so every clone (CI makes a fresh one per
+# run) shares one cache (~/.cache/ccache).
+export CCACHE_BASEDIR="$MINNOW_ROOT" CCACHE_NOHASHDIR=1
+
 step() { printf '\n==> %s\n' "$*"; }
 
 # Installs the packages of scripts/apt-packages.txt that are not installed yet.
@@ -56,7 +60,10 @@ configure_and_build() {
   while (($#)) && [[ "$1" != -- ]]; do targets+=("$1"); shift; done
   (($#)) && shift
   mkdir -p "$dir"
-  cmake -S "$MINNOW_ROOT" -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
+  local ccache=""
+  command -v ccache >/dev/null && ccache=ccache
+  local launcher=(-DCMAKE_C_COMPILER_LAUNCHER="$ccache" -DCMAKE_CXX_COMPILER_LAUNCHER="$ccache")
+  cmake -S "$MINNOW_ROOT" -B "$dir" "${launcher[@]}" "$@" >"$dir/configure.log" 2>&1 ||
     { cat "$dir/configure.log"; return 1; }
   local t=()
   for x in "${targets[@]}"; do t+=(--target "$x"); done
