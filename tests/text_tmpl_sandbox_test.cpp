@@ -47,8 +47,9 @@ void on_small_stack(size_t stack_bytes, const std::function<void()>& fn) {
   pthread_attr_destroy(&attr);
 }
 
+// With the default limits, render() must be safe on a 1 MiB stack (Limits::max_stack_bytes).
 #if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kSmallStack = 8u << 20;  // ASan frames are several times larger
+constexpr size_t kSmallStack = 4u << 20;  // ASan frames are several times larger
 #else
 constexpr size_t kSmallStack = 1u << 20;
 #endif
