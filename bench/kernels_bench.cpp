@@ -124,7 +124,8 @@ const Matrix& matrix(TensorType type, int64_t rows, int64_t cols) {
     for (auto& v : src) v = dist(rng);
     kernels::quantize_row_ref(type, src.data(), m.data.get() + r * rb, cols);
   }
-  for (int64_t r = kDistinct; r < rows; ++r) std::memcpy(m.data.get() + r * rb, m.data.get() + (r % kDistinct) * rb, rb);
+  for (int64_t r = kDistinct; r < rows; ++r)
+    std::memcpy(m.data.get() + r * rb, m.data.get() + (r % kDistinct) * rb, rb);
   m.view = WeightView{type, m.data.get(), rows, cols};
   return cache.emplace(key, std::move(m)).first->second;
 }
@@ -137,8 +138,8 @@ std::vector<float> random_activations(int64_t n) {
   return v;
 }
 
-void run_matmul(benchmark::State& state, TensorType type, int64_t rows, int64_t cols,
-                int64_t batch, int threads) {
+void run_matmul(benchmark::State& state, TensorType type, int64_t rows, int64_t cols, int64_t batch,
+                int threads) {
   const Matrix& m = matrix(type, rows, cols);
   std::vector<float> x = random_activations(batch * cols);
   std::vector<float> y(batch * rows);
@@ -154,7 +155,8 @@ void run_matmul(benchmark::State& state, TensorType type, int64_t rows, int64_t 
     Status st = kernels::matmul(m.view, x.data(), batch, y.data(), pool, span);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
-    best_s = std::min(best_s, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best_s = std::min(best_s,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (!st.ok()) {
       state.SkipWithError(st.message().c_str());
       break;
@@ -163,7 +165,8 @@ void run_matmul(benchmark::State& state, TensorType type, int64_t rows, int64_t 
   const double gb = static_cast<double>(m.bytes) * 1e-9;
   const double gflop = 2e-9 * static_cast<double>(rows * cols * batch);
   state.counters["GB/s"] = benchmark::Counter(gb, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GFLOP/s"] = benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(gflop, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["best_GB/s"] = gb / best_s;
   state.counters["best_GFLOP/s"] = gflop / best_s;
 }
@@ -208,7 +211,9 @@ void run_read_bandwidth(benchmark::State& state, int threads) {
   for (auto _ : state) {
     const auto* words = reinterpret_cast<const uint64_t*>(buf.get() + slice * kSliceBytes);
     timing.start();
-    pool.parallel_for(kParts, [&](int64_t part, int) { sums[part] = read_sum(words + part * kPartWords, kPartWords); });
+    pool.parallel_for(kParts, [&](int64_t part, int) {
+      sums[part] = read_sum(words + part * kPartWords, kPartWords);
+    });
     benchmark::DoNotOptimize(sums.data());
     timing.stop();
     slice = (slice + 1) % kSlices;
@@ -237,14 +242,14 @@ struct SweepModel {
   std::vector<WeightView> layers;  // in decode order, pointing into the mapped file
   size_t bytes = 0;
   int64_t max_cols = 0, max_rows = 0;
-  std::vector<Buffer> copies;                   // copy k of every matrix, back to back
+  std::vector<Buffer> copies;  // copy k of every matrix, back to back
   std::vector<std::vector<WeightView>> copy_views;
 };
 
 // Position of a tensor in one decode step: (layer, order within the layer); the output
 // matrix last. Returns false for tensors a decode step does not multiply with.
 bool decode_position(const gguf::TensorInfo& t, bool has_output, std::pair<int64_t, int>* pos) {
-  static const char* kOrder[] = {"attn_q.weight",   "attn_k.weight",  "attn_v.weight",
+  static const char* kOrder[] = {"attn_q.weight",   "attn_k.weight",      "attn_v.weight",
                                  "attn_qkv.weight", "attn_output.weight", "ffn_gate.weight",
                                  "ffn_up.weight",   "ffn_down.weight"};
   if (t.n_dims != 2 || !kernels::matmul_supports(t.type)) return false;
@@ -318,8 +323,8 @@ void ensure_copies(SweepModel& m, int copies) {
   }
 }
 
-void run_decode_sweep(benchmark::State& state, const std::string& bench_name, SweepModel* m, int copies,
-                      int threads) {
+void run_decode_sweep(benchmark::State& state, const std::string& bench_name, SweepModel* m,
+                      int copies, int threads) {
   std::vector<const std::vector<WeightView>*> sets;
   if (copies == 0) {
     sets.push_back(&m->layers);  // the mapped file itself
@@ -408,9 +413,11 @@ void register_all() {
         const std::string name = "matmul/" + std::string(tensor_type_name(s.type)) + "/" +
                                  std::to_string(s.cols) + "x" + std::to_string(s.rows) + "/b" +
                                  std::to_string(batch) + "/t" + std::to_string(threads);
-        benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& st) {
-          run_matmul(st, s.type, s.rows, s.cols, batch, threads);
-        })->UseRealTime()->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [=](benchmark::State& st) { run_matmul(st, s.type, s.rows, s.cols, batch, threads); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }
@@ -432,7 +439,8 @@ void register_all() {
   for (const auto& [file, name] : kModels) {
     auto m = load_sweep_model(models_dir() + "/" + file, name);
     if (!m) {
-      std::fprintf(stderr, "decode_sweep: %s not found in %s, skipped\n", file, models_dir().c_str());
+      std::fprintf(stderr, "decode_sweep: %s not found in %s, skipped\n", file,
+                   models_dir().c_str());
       continue;
     }
     SweepModel* mp = m.get();
@@ -441,10 +449,13 @@ void register_all() {
     for (int threads : {1, 2}) {
       for (int c : {0, copies}) {
         const std::string label = c == 0 ? "mapped_file" : std::to_string(c) + "_copies";
-        const std::string bname = "decode_sweep/" + mp->name + "/" + label + "/t" + std::to_string(threads);
-        benchmark::RegisterBenchmark(bname.c_str(), [=](benchmark::State& st) {
-          run_decode_sweep(st, bname, mp, c, threads);
-        })->UseRealTime()->Unit(benchmark::kMillisecond);
+        const std::string bname =
+            "decode_sweep/" + mp->name + "/" + label + "/t" + std::to_string(threads);
+        benchmark::RegisterBenchmark(
+            bname.c_str(),
+            [=](benchmark::State& st) { run_decode_sweep(st, bname, mp, c, threads); })
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
       }
     }
   }
@@ -457,14 +468,16 @@ void print_summary() {
               last_level_cache_bytes() >> 20);
   for (const auto& [name, rate] : g) {
     if (name.rfind("read_bandwidth/", 0) == 0) {
-      std::printf("%-50s mean %6.2f GB/s  best %6.2f GB/s\n", name.c_str(), rate.mean_gbps, rate.best_gbps);
+      std::printf("%-50s mean %6.2f GB/s  best %6.2f GB/s\n", name.c_str(), rate.mean_gbps,
+                  rate.best_gbps);
     }
   }
   for (const auto& [name, rate] : g) {
     if (name.rfind("decode_sweep/", 0) != 0) continue;
     const std::string t = name.substr(name.rfind("/t") + 1);
     auto bw = g.find("read_bandwidth/" + t);
-    std::printf("%-50s mean %6.2f GB/s  best %6.2f GB/s", name.c_str(), rate.mean_gbps, rate.best_gbps);
+    std::printf("%-50s mean %6.2f GB/s  best %6.2f GB/s", name.c_str(), rate.mean_gbps,
+                rate.best_gbps);
     if (bw != g.end() && bw->second.best_gbps > 0) {
       std::printf("  = %5.1f%% (mean/mean), %5.1f%% (best/best) of read bandwidth %s",
                   100.0 * rate.mean_gbps / bw->second.mean_gbps,

@@ -109,10 +109,12 @@ std::vector<std::vector<float>> quantizer_inputs(int64_t n) {
   rows.push_back(random_floats(n, 1));
   rows.push_back(random_floats(n, 2, 1e-3f));
   std::vector<float> ties(n);
-  for (int64_t i = 0; i < n; ++i) ties[i] = (i % 32 == 0) ? 127.0f : static_cast<float>(i % 7) - 3.5f;
+  for (int64_t i = 0; i < n; ++i)
+    ties[i] = (i % 32 == 0) ? 127.0f : static_cast<float>(i % 7) - 3.5f;
   rows.push_back(ties);
   std::vector<float> ties_k(n);
-  for (int64_t i = 0; i < n; ++i) ties_k[i] = (i % 256 == 0) ? -127.0f : static_cast<float>(i % 9) - 4.5f;
+  for (int64_t i = 0; i < n; ++i)
+    ties_k[i] = (i % 256 == 0) ? -127.0f : static_cast<float>(i % 9) - 4.5f;
   rows.push_back(ties_k);
   rows.push_back(std::vector<float>(n, 0.0f));
   std::vector<float> opposite(n, 0.25f);
@@ -176,9 +178,9 @@ TEST(ActivationQuantizers, BitIdenticalToReference) {
 struct Problem {
   TensorType type;
   int64_t rows, cols, batch;
-  std::vector<uint8_t> w;      // (rows, cols) in GGUF layout
-  std::vector<float> w_deq;    // (rows, cols) dequantized
-  std::vector<float> x;        // (batch, cols)
+  std::vector<uint8_t> w;    // (rows, cols) in GGUF layout
+  std::vector<float> w_deq;  // (rows, cols) dequantized
+  std::vector<float> x;      // (batch, cols)
 };
 
 Problem make_problem(TensorType type, int64_t rows, int64_t cols, int64_t batch, uint32_t seed) {
@@ -218,8 +220,10 @@ std::vector<double> activation_error_bound(TensorType act, const float* x, int64
   const int64_t blk = act == TensorType::Q8_K ? kQK_K : kQK;
   for (int64_t b = 0; b < cols; b += blk) {
     double amax = 0;
-    for (int64_t i = b; i < b + blk; ++i) amax = std::max(amax, std::fabs(static_cast<double>(x[i])));
-    const double bound = amax * (1.0 / 254 + (act == TensorType::Q8_0 ? std::ldexp(1.0, -11) : 0.0)) * 1.0001;
+    for (int64_t i = b; i < b + blk; ++i)
+      amax = std::max(amax, std::fabs(static_cast<double>(x[i])));
+    const double bound =
+        amax * (1.0 / 254 + (act == TensorType::Q8_0 ? std::ldexp(1.0, -11) : 0.0)) * 1.0001;
     for (int64_t i = b; i < b + blk; ++i) e[i] = bound;
   }
   return e;
@@ -229,7 +233,8 @@ Expected expected_for(const Problem& p) {
   Expected e;
   const TensorType act = activation_type(p.type);
   const size_t wrb = row_bytes(traits(p.type), p.cols);
-  const size_t arb = act == TensorType::F32 ? p.cols * sizeof(float) : row_bytes(traits(act), p.cols);
+  const size_t arb =
+      act == TensorType::F32 ? p.cols * sizeof(float) : row_bytes(traits(act), p.cols);
   std::vector<uint8_t> aq(arb);
   std::vector<float> a_deq(p.cols);
   for (int64_t b = 0; b < p.batch; ++b) {
@@ -278,9 +283,9 @@ void check_matmul(const Problem& p, const Expected& e, KernelTarget target, int 
         if (++failures <= 5) {
           ADD_FAILURE() << tensor_type_name(p.type) << " " << kernel_target_name(target) << " t"
                         << threads << " rows=" << p.rows << " cols=" << p.cols
-                        << " batch=" << p.batch << " at (b=" << b << ", r=" << r << "): got "
-                        << got << ", dot_ref " << e.dot[k] << " (tol " << e.dot_tol[k]
-                        << "), f64 " << e.exact[k] << " (tol " << e.exact_tol[k] << ")";
+                        << " batch=" << p.batch << " at (b=" << b << ", r=" << r << "): got " << got
+                        << ", dot_ref " << e.dot[k] << " (tol " << e.dot_tol[k] << "), f64 "
+                        << e.exact[k] << " (tol " << e.exact_tol[k] << ")";
         }
       }
     }
@@ -298,8 +303,9 @@ TEST_P(MatmulTypeTest, AllTargetsMatchReference) {
                                         activation_type(type) == TensorType::Q8_K ? kQK_K : kQK);
   const bool is_float = activation_type(type) == TensorType::F32;
   // cols: one block, a few blocks, and more than the kernels' 64-block scale chunk.
-  std::vector<int64_t> col_options = is_float ? std::vector<int64_t>{1, 13, 200}
-                                              : std::vector<int64_t>{blk, 3 * blk, (blk == 32 ? 70 : 9) * blk};
+  std::vector<int64_t> col_options =
+      is_float ? std::vector<int64_t>{1, 13, 200}
+               : std::vector<int64_t>{blk, 3 * blk, (blk == 32 ? 70 : 9) * blk};
   struct Shape {
     int64_t rows, batch;
   };
@@ -342,9 +348,8 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTypeTest,
                          ::testing::Values(TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
                                            TensorType::Q5_1, TensorType::Q8_0, TensorType::Q2_K,
                                            TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-                                           TensorType::Q6_K, TensorType::IQ4_NL,
-                                           TensorType::IQ4_XS, TensorType::F32, TensorType::F16,
-                                           TensorType::BF16),
+                                           TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS,
+                                           TensorType::F32, TensorType::F16, TensorType::BF16),
                          type_name);
 
 // ---- errors ----
@@ -355,15 +360,24 @@ TEST(Matmul, RejectsBadArguments) {
   std::vector<uint8_t> w(4096);
   std::vector<float> x(1024), y(1024);
   auto span = scratch.get(1 << 16);
-  EXPECT_FALSE(matmul(WeightView{TensorType::Q8_1, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span).ok());
-  EXPECT_FALSE(matmul(WeightView{TensorType::I32, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span).ok());
-  EXPECT_FALSE(matmul(WeightView{TensorType::Q4_0, w.data(), 2, 48}, x.data(), 1, y.data(), pool, span).ok());
-  EXPECT_FALSE(matmul(WeightView{TensorType::Q4_K, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span).ok());
+  EXPECT_FALSE(
+      matmul(WeightView{TensorType::Q8_1, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span)
+          .ok());
+  EXPECT_FALSE(
+      matmul(WeightView{TensorType::I32, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span).ok());
+  EXPECT_FALSE(
+      matmul(WeightView{TensorType::Q4_0, w.data(), 2, 48}, x.data(), 1, y.data(), pool, span)
+          .ok());
+  EXPECT_FALSE(
+      matmul(WeightView{TensorType::Q4_K, w.data(), 2, 32}, x.data(), 1, y.data(), pool, span)
+          .ok());
   Status small = matmul(WeightView{TensorType::Q4_0, w.data(), 2, 64}, x.data(), 4, y.data(), pool,
                         span.first(matmul_scratch_bytes(TensorType::Q4_0, 64, 4) - 1));
   EXPECT_FALSE(small.ok());
   EXPECT_NE(small.message().find("scratch"), std::string::npos) << small.message();
-  EXPECT_TRUE(matmul(WeightView{TensorType::Q4_0, w.data(), 0, 64}, x.data(), 1, y.data(), pool, span).ok());
+  EXPECT_TRUE(
+      matmul(WeightView{TensorType::Q4_0, w.data(), 0, 64}, x.data(), 1, y.data(), pool, span)
+          .ok());
   EXPECT_EQ(matmul_scratch_bytes(TensorType::F32, 64, 4), 0u);
 }
 
@@ -375,7 +389,8 @@ TEST(Matmul, RejectsBadArguments) {
 TEST(Matmul, RealModelWeights) {
   const char* cache_env = std::getenv("MINNOW_CACHE");
   const char* home = std::getenv("HOME");
-  const std::string cache = cache_env ? cache_env : std::string(home ? home : "") + "/.cache/minnow/models";
+  const std::string cache =
+      cache_env ? cache_env : std::string(home ? home : "") + "/.cache/minnow/models";
   int checked = 0;
   for (const char* name : {"SmolLM2-135M-Instruct.Q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"}) {
     auto file = gguf::File::open(cache + "/" + name);
@@ -390,7 +405,8 @@ TEST(Matmul, RealModelWeights) {
       const size_t rb = row_bytes(traits(t.type), cols);
       p.w.assign(t.data, t.data + rb * rows);
       p.w_deq.resize(rows * cols);
-      for (int64_t r = 0; r < rows; ++r) dequantize_row_ref(t.type, p.w.data() + r * rb, p.w_deq.data() + r * cols, cols);
+      for (int64_t r = 0; r < rows; ++r)
+        dequantize_row_ref(t.type, p.w.data() + r * rb, p.w_deq.data() + r * cols, cols);
       p.x = random_floats(3 * cols, 11);
       const Expected e = expected_for(p);
       for (KernelTarget target : supported_targets()) {

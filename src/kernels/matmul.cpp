@@ -72,8 +72,8 @@ int64_t act_block_elems(TensorType act) {
 struct ScratchLayout {
   size_t q_row_bytes = 0;  // stride of one quantized activation row
   size_t q_bytes = 0;
-  int64_t side_stride = 0; // entries per row of d, s, sum (32-wide formats only)
-  size_t side_bytes = 0;   // each of d, s, sum
+  int64_t side_stride = 0;  // entries per row of d, s, sum (32-wide formats only)
+  size_t side_bytes = 0;    // each of d, s, sum
   size_t total() const { return q_bytes + 3 * side_bytes; }
 };
 
@@ -165,10 +165,9 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
   const ScratchLayout layout = scratch_layout(w.type, w.cols, batch);
   if (scratch.size() < layout.total() ||
       reinterpret_cast<uintptr_t>(scratch.data()) % kAlign != 0) {
-    return Status::error("matmul: scratch of " + std::to_string(scratch.size()) +
-                         " bytes (needs " + std::to_string(layout.total()) +
-                         ", 64-byte aligned) for weight " + shape_of(w) + " and batch " +
-                         std::to_string(batch));
+    return Status::error("matmul: scratch of " + std::to_string(scratch.size()) + " bytes (needs " +
+                         std::to_string(layout.total()) + ", 64-byte aligned) for weight " +
+                         shape_of(w) + " and batch " + std::to_string(batch));
   }
 
   const KernelTable& table = tables().by_target[ti];

@@ -29,7 +29,7 @@ namespace minnow::kernels::detail {
 enum class Q8Layout { kBlocks, kTransposed };
 
 struct Activations {
-  const uint8_t* q = nullptr;    // row b at q + b * row_bytes
+  const uint8_t* q = nullptr;  // row b at q + b * row_bytes
   size_t row_bytes = 0;
   int64_t side_stride = 0;       // entries per row of d, s, sum
   const float* d = nullptr;      // (batch, side_stride) block scale as f32

@@ -44,8 +44,8 @@ CpuFeatures detect() {
   bool avx = bit(l1.ecx, 28);
   if (!osxsave || !avx) return f;
   uint64_t xcr0 = xgetbv0();
-  bool ymm_state = (xcr0 & 0x6) == 0x6;     // SSE (bit 1) + AVX (bit 2)
-  bool zmm_state = (xcr0 & 0xe6) == 0xe6;   // + opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7)
+  bool ymm_state = (xcr0 & 0x6) == 0x6;    // SSE (bit 1) + AVX (bit 2)
+  bool zmm_state = (xcr0 & 0xe6) == 0xe6;  // + opmask (5), ZMM_Hi256 (6), Hi16_ZMM (7)
   if (!ymm_state) return f;
 
   f.fma = bit(l1.ecx, 12);
@@ -79,10 +79,14 @@ const CpuFeatures& cpu_features() {
 
 std::string_view kernel_target_name(KernelTarget target) {
   switch (target) {
-    case KernelTarget::kScalar: return "scalar";
-    case KernelTarget::kAvx2: return "avx2";
-    case KernelTarget::kAvxVnni: return "avxvnni";
-    case KernelTarget::kAvx512: return "avx512";
+    case KernelTarget::kScalar:
+      return "scalar";
+    case KernelTarget::kAvx2:
+      return "avx2";
+    case KernelTarget::kAvxVnni:
+      return "avxvnni";
+    case KernelTarget::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }
@@ -98,12 +102,14 @@ std::optional<KernelTarget> kernel_target_from_name(std::string_view name) {
 bool supports(const CpuFeatures& cpu, KernelTarget target) {
   bool avx2 = cpu.avx2 && cpu.fma && cpu.f16c && cpu.bmi2;
   switch (target) {
-    case KernelTarget::kScalar: return true;
-    case KernelTarget::kAvx2: return avx2;
-    case KernelTarget::kAvxVnni: return avx2 && cpu.avxvnni;
+    case KernelTarget::kScalar:
+      return true;
+    case KernelTarget::kAvx2:
+      return avx2;
+    case KernelTarget::kAvxVnni:
+      return avx2 && cpu.avxvnni;
     case KernelTarget::kAvx512:
-      return avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512dq &&
-             cpu.avx512vnni;
+      return avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512dq && cpu.avx512vnni;
   }
   return false;
 }
@@ -122,7 +128,8 @@ KernelTarget choose_kernel_target(const CpuFeatures& cpu, const char* env_value)
     if (auto wanted = kernel_target_from_name(env_value)) {
       // Lower to the requested target, or the widest supported one below it.
       for (int i = static_cast<int>(*wanted); i >= 0; --i) {
-        if (i <= best && supports(cpu, static_cast<KernelTarget>(i))) return static_cast<KernelTarget>(i);
+        if (i <= best && supports(cpu, static_cast<KernelTarget>(i)))
+          return static_cast<KernelTarget>(i);
       }
     }
   }
@@ -130,7 +137,8 @@ KernelTarget choose_kernel_target(const CpuFeatures& cpu, const char* env_value)
 }
 
 KernelTarget selected_kernel_target() {
-  static const KernelTarget target = choose_kernel_target(cpu_features(), std::getenv("MINNOW_KERNELS"));
+  static const KernelTarget target =
+      choose_kernel_target(cpu_features(), std::getenv("MINNOW_KERNELS"));
   return target;
 }
 

@@ -124,8 +124,7 @@ void ThreadPool::run(int64_t n_chunks, ChunkFn fn, void* ctx) {
 
   // Wait for the chunks other threads claimed. Workers that never woke up are not waited
   // for: claim_ already tells them this job has nothing left.
-  if (!spin_until([&] { return unfinished_.load(std::memory_order_acquire) == 0; },
-                  spin_micros_)) {
+  if (!spin_until([&] { return unfinished_.load(std::memory_order_acquire) == 0; }, spin_micros_)) {
     for (uint32_t u; (u = unfinished_.load(std::memory_order_acquire)) != 0;) unfinished_.wait(u);
   }
 }

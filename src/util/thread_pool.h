@@ -40,7 +40,9 @@ class ThreadPool {
   template <typename Fn>
   void parallel_for(int64_t n_chunks, Fn&& fn) {
     using F = std::remove_reference_t<Fn>;
-    run(n_chunks, [](void* ctx, int64_t chunk, int thread) { (*static_cast<F*>(ctx))(chunk, thread); },
+    run(
+        n_chunks,
+        [](void* ctx, int64_t chunk, int thread) { (*static_cast<F*>(ctx))(chunk, thread); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 

@@ -52,7 +52,8 @@ float block_dot(const BlockQ4_1& w, const BlockQ8_0& a) {
 
 float block_dot(const BlockQ5_0& w, const BlockQ8_0& a) {
   int isum = 0;
-  for (int i = 0; i < kQK; ++i) isum += ((nibble(w.qs, i) | fifth_bit(w.qh, i) << 4) - 16) * a.qs[i];
+  for (int i = 0; i < kQK; ++i)
+    isum += ((nibble(w.qs, i) | fifth_bit(w.qh, i) << 4) - 16) * a.qs[i];
   return h2f(w.d) * h2f(a.d) * static_cast<float>(isum);
 }
 
@@ -100,10 +101,14 @@ int scale_q3k(const uint8_t* s, int j) {
 
 // 2-bit fields of Q2_K / Q3_K: each 128-element half uses 32 bytes, element e in byte
 // 32 * (e / 128) + e % 32 at bit 2 * ((e % 128) / 32).
-int q2_field(const uint8_t* qs, int e) { return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3; }
+int q2_field(const uint8_t* qs, int e) {
+  return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
 
 // Q4_K / Q5_K nibbles: sub-blocks 2p and 2p + 1 share bytes 32p..32p+31 (low / high nibble).
-int q4k_nibble(const uint8_t* qs, int e) { return (qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 0xF; }
+int q4k_nibble(const uint8_t* qs, int e) {
+  return (qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 0xF;
+}
 
 float block_dot(const BlockQ2_K& w, const BlockQ8_K& a) {
   int scaled = 0, mins = 0;
@@ -179,7 +184,8 @@ float block_dot(const BlockQ6_K& w, const BlockQ8_K& a) {
 float block_dot(const BlockIQ4_XS& w, const BlockQ8_K& a) {
   int scaled = 0;
   for (int j = 0; j < 8; ++j) {
-    const int ls = ((w.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((w.scales_h >> (2 * j)) & 3) << 4);
+    const int ls =
+        ((w.scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((w.scales_h >> (2 * j)) & 3) << 4);
     int isum = 0;
     for (int i = 0; i < 32; ++i) isum += kIQ4NLValues[nibble(w.qs + 16 * j, i)] * a.qs[32 * j + i];
     scaled += (ls - 32) * isum;

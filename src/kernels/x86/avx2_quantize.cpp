@@ -40,7 +40,8 @@ inline __m256 round_away(__m256 v) {
   const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
   const __m256 frac = abs_ps(_mm256_sub_ps(v, t));
   const __m256 one = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-  return _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one));
+  return _mm256_add_ps(t,
+                       _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one));
 }
 
 // Clamp to [-127, 127]; NaN becomes 0 as in the reference.
@@ -57,8 +58,8 @@ inline __m256i pack_i32_to_i8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
 
 }  // namespace
 
-void quantize_q8_0_avx2(const float* x, int64_t cols, int64_t side_stride, uint8_t* q,
-                        float* d_out, float* s_out, int32_t* sum_out) {
+void quantize_q8_0_avx2(const float* x, int64_t cols, int64_t side_stride, uint8_t* q, float* d_out,
+                        float* s_out, int32_t* sum_out) {
   // Quantize 8 blocks at a time, then transpose their 8x8 dwords into the group layout.
   const int64_t nb = cols / kQK;
   for (int64_t g = 0; g < side_stride / 8; ++g) {
@@ -84,7 +85,8 @@ void quantize_q8_0_avx2(const float* x, int64_t cols, int64_t side_stride, uint8
       __m256i qi[4];
       for (int k = 0; k < 4; ++k) qi[k] = clamp_to_i32(round_away(_mm256_mul_ps(v[k], idv)));
       packed[j] = pack_i32_to_i8(qi[0], qi[1], qi[2], qi[3]);
-      const int sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
+      const int sum = hsum_i32(
+          _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
       // The stored scale is f16; the kernels and the reference use its f32 value.
       const float df = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
       d_out[b] = df;
@@ -103,14 +105,16 @@ void quantize_q8_k_avx2(const float* x, int64_t cols, uint8_t* q) {
     const float* xb = x + b * kQK_K;
     uint8_t* blk = q + b * sizeof(BlockQ8_K);
     __m256 amax = _mm256_setzero_ps();
-    for (int k = 0; k < kQK_K / 8; ++k) amax = _mm256_max_ps(amax, abs_ps(_mm256_loadu_ps(xb + 8 * k)));
+    for (int k = 0; k < kQK_K / 8; ++k)
+      amax = _mm256_max_ps(amax, abs_ps(_mm256_loadu_ps(xb + 8 * k)));
     const float am = hmax(amax);
     // The signed element of largest magnitude, the first one on ties (the reference's choice).
     float max = 0.0f;
     if (am > 0.0f) {
       const __m256 amv = _mm256_set1_ps(am);
       for (int k = 0; k < kQK_K / 8; ++k) {
-        const int mask = _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), amv, _CMP_EQ_OQ));
+        const int mask =
+            _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(_mm256_loadu_ps(xb + 8 * k)), amv, _CMP_EQ_OQ));
         if (mask != 0) {
           max = xb[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
           break;

@@ -36,7 +36,8 @@ void rows_packed512(const uint8_t* w, size_t w_row_bytes, const Activations& a, 
         __m256 d0, m0, d1, m1;
         D::unpack(w + (2 * rp) * w_row_bytes, nb, g0 + i, w0, &d0, &m0);
         D::unpack(w + (2 * rp + 1) * w_row_bytes, nb, g0 + i, w1, &d1, &m1);
-        for (int u = 0; u < 8; ++u) wbuf[i][rp][u] = _mm512_inserti64x4(_mm512_castsi256_si512(w0[u]), w1[u], 1);
+        for (int u = 0; u < 8; ++u)
+          wbuf[i][rp][u] = _mm512_inserti64x4(_mm512_castsi256_si512(w0[u]), w1[u], 1);
         dbuf[i][rp] = _mm512_insertf32x8(_mm512_castps256_ps512(d0), d1, 1);
         mbuf[i][rp] = _mm512_insertf32x8(_mm512_castps256_ps512(m0), m1, 1);
       }
@@ -55,25 +56,32 @@ void rows_packed512(const uint8_t* w, size_t w_row_bytes, const Activations& a, 
           aq[c] = a.q + (c0 + c) * a.row_bytes + 256 * g;
           __m512i start = _mm512_setzero_si512();
           if constexpr (D::kIntOffset) {
-            const __m256i sum = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.sum + (c0 + c) * a.side_stride + 8 * g));
-            start = _mm512_sub_epi32(start, _mm512_slli_epi32(_mm512_broadcast_i64x4(sum), D::kShift));
+            const __m256i sum = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(a.sum + (c0 + c) * a.side_stride + 8 * g));
+            start =
+                _mm512_sub_epi32(start, _mm512_slli_epi32(_mm512_broadcast_i64x4(sum), D::kShift));
           }
           for (int rp = 0; rp < RP; ++rp) iacc[rp][c] = start;
         }
         for (int u = 0; u < 8; ++u) {
           for (int c = 0; c < CC; ++c) {
             const __m512i av = _mm512_broadcast_i64x4(loadu256(aq[c] + 32 * u));
-            for (int rp = 0; rp < RP; ++rp) iacc[rp][c] = _mm512_dpbusd_epi32(iacc[rp][c], wbuf[i][rp][u], av);
+            for (int rp = 0; rp < RP; ++rp)
+              iacc[rp][c] = _mm512_dpbusd_epi32(iacc[rp][c], wbuf[i][rp][u], av);
           }
         }
         for (int c = 0; c < CC; ++c) {
-          const __m512 da = _mm512_broadcast_f32x8(_mm256_loadu_ps(a.d + (c0 + c) * a.side_stride + 8 * g));
+          const __m512 da =
+              _mm512_broadcast_f32x8(_mm256_loadu_ps(a.d + (c0 + c) * a.side_stride + 8 * g));
           for (int rp = 0; rp < RP; ++rp) {
-            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]), _mm512_mul_ps(dbuf[i][rp], da), acc[rp][c]);
+            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]),
+                                         _mm512_mul_ps(dbuf[i][rp], da), acc[rp][c]);
           }
           if constexpr (F::kOffset == Offset::kAffine) {
-            const __m512 sa = _mm512_broadcast_f32x8(_mm256_loadu_ps(a.s + (c0 + c) * a.side_stride + 8 * g));
-            for (int rp = 0; rp < RP; ++rp) acc[rp][c] = _mm512_fmadd_ps(mbuf[i][rp], sa, acc[rp][c]);
+            const __m512 sa =
+                _mm512_broadcast_f32x8(_mm256_loadu_ps(a.s + (c0 + c) * a.side_stride + 8 * g));
+            for (int rp = 0; rp < RP; ++rp)
+              acc[rp][c] = _mm512_fmadd_ps(mbuf[i][rp], sa, acc[rp][c]);
           }
         }
       }
@@ -112,7 +120,8 @@ void gemm32_512(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_ro
     rows_packed512<F, 1, kC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
     r += 2;
   }
-  if (r < n_rows) gemm32<F>(cols, w + r * w_row_bytes, w_row_bytes, n_rows - r, a, n_batch, y + r, ldy);
+  if (r < n_rows)
+    gemm32<F>(cols, w + r * w_row_bytes, w_row_bytes, n_rows - r, a, n_batch, y + r, ldy);
 }
 
 // Prefill of the k-quants on 512-bit registers, as rows_packed512: the KBlocks (see
@@ -125,7 +134,9 @@ struct KBlock2 {
   __m512 d, dmin;  // lanes 0..7 the first row's, 8..15 the second's
 };
 
-inline __m512i pair512(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+inline __m512i pair512(__m256i lo, __m256i hi) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
 
 template <class F>
 void unpack_pair(const uint8_t* b0, const uint8_t* b1, KBlock2& k) {
@@ -170,7 +181,8 @@ void rows_packed_k512(const uint8_t* w, size_t w_row_bytes, const Activations& a
           for (int rp = 0; rp < RP; ++rp) {
             if constexpr (F::kOffShift >= 0) {
               const __m512i off = _mm512_madd_epi16(bsums, kbuf[i][rp].off16);
-              iacc[rp][c] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, F::kOffShift));
+              iacc[rp][c] =
+                  _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, F::kOffShift));
             } else {
               iacc[rp][c] = _mm512_setzero_si512();
             }
@@ -180,14 +192,16 @@ void rows_packed_k512(const uint8_t* w, size_t w_row_bytes, const Activations& a
           for (int c = 0; c < CC; ++c) {
             const __m512i av = _mm512_broadcast_i64x4(loadu256(q8k_qs(ab[c]) + 32 * j));
             for (int rp = 0; rp < RP; ++rp) {
-              iacc[rp][c] = _mm512_dpwssd_epi32(iacc[rp][c], _mm512_maddubs_epi16(kbuf[i][rp].q[j], av), kbuf[i][rp].scale[j]);
+              iacc[rp][c] = _mm512_dpwssd_epi32(
+                  iacc[rp][c], _mm512_maddubs_epi16(kbuf[i][rp].q[j], av), kbuf[i][rp].scale[j]);
             }
           }
         }
         for (int c = 0; c < CC; ++c) {
           const __m512 da = _mm512_set1_ps(q8k_d(ab[c]));
           for (int rp = 0; rp < RP; ++rp) {
-            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]), _mm512_mul_ps(kbuf[i][rp].d, da), acc[rp][c]);
+            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]),
+                                         _mm512_mul_ps(kbuf[i][rp].d, da), acc[rp][c]);
             if constexpr (F::kHasMin) {
               const __m512i bsums = _mm512_broadcast_i64x4(q8k_bsums(ab[c]));
               const __m512 mins = _mm512_cvtepi32_ps(_mm512_madd_epi16(bsums, kbuf[i][rp].min16));
@@ -229,7 +243,8 @@ void gemm_k512(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_row
     rows_packed_k512<F, 1, kC>(w + r * w_row_bytes, w_row_bytes, a, nsb, n_batch, y + r, ldy);
     r += 2;
   }
-  if (r < n_rows) gemm_k<F>(cols, w + r * w_row_bytes, w_row_bytes, n_rows - r, a, n_batch, y + r, ldy);
+  if (r < n_rows)
+    gemm_k<F>(cols, w + r * w_row_bytes, w_row_bytes, n_rows - r, a, n_batch, y + r, ldy);
 }
 
 }  // namespace

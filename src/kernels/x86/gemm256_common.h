@@ -52,8 +52,12 @@ inline uint32_t load_u32(const uint8_t* p) {
   return v;
 }
 inline float h2f(const uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
-inline __m256i loadu256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-inline __m128i loadu128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+inline __m256i loadu256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+inline __m128i loadu128(const uint8_t* p) {
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+}
 
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -95,31 +99,40 @@ inline __m256i unpack_nibbles32(const uint8_t* qs) {
   return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
 }
 
-
-
 #if defined(MINNOW_DOT_AVX512VNNI) || defined(MINNOW_DOT_AVXVNNI)
 constexpr bool kHasVnni = true;
 #else
 constexpr bool kHasVnni = false;
 #endif
 
-
 // Walks an (n_rows × n_batch) output in R × C tiles, finishing the edges with smaller tiles.
 // K::tile<R, C>(w, a, y) computes one tile at the given corner.
 template <class K, int R>
-inline void tile_row(const uint8_t* w, const Activations& a, int64_t n_batch, float* y,
-                     int64_t ldy, const K& k) {
+inline void tile_row(const uint8_t* w, const Activations& a, int64_t n_batch, float* y, int64_t ldy,
+                     const K& k) {
   constexpr int C = K::kC;
   int64_t c = 0;
   for (; c + C <= n_batch; c += C) k.template tile<R, C>(w, a.from_row(c), y + c * ldy);
   switch (n_batch - c) {
-    case 0: break;
-    case 1: k.template tile<R, 1>(w, a.from_row(c), y + c * ldy); break;
-    case 2: if constexpr (C > 2) k.template tile<R, 2>(w, a.from_row(c), y + c * ldy); break;
-    case 3: if constexpr (C > 3) k.template tile<R, 3>(w, a.from_row(c), y + c * ldy); break;
-    case 4: if constexpr (C > 4) k.template tile<R, 4>(w, a.from_row(c), y + c * ldy); break;
-    case 5: if constexpr (C > 5) k.template tile<R, 5>(w, a.from_row(c), y + c * ldy); break;
-    default: break;
+    case 0:
+      break;
+    case 1:
+      k.template tile<R, 1>(w, a.from_row(c), y + c * ldy);
+      break;
+    case 2:
+      if constexpr (C > 2) k.template tile<R, 2>(w, a.from_row(c), y + c * ldy);
+      break;
+    case 3:
+      if constexpr (C > 3) k.template tile<R, 3>(w, a.from_row(c), y + c * ldy);
+      break;
+    case 4:
+      if constexpr (C > 4) k.template tile<R, 4>(w, a.from_row(c), y + c * ldy);
+      break;
+    case 5:
+      if constexpr (C > 5) k.template tile<R, 5>(w, a.from_row(c), y + c * ldy);
+      break;
+    default:
+      break;
   }
 }
 
@@ -130,7 +143,8 @@ inline void tile_row(const uint8_t* w, const Activations& a, int64_t n_batch, fl
 constexpr int64_t kPrefetchBytes = 4096;
 
 inline void prefetch_range(const uint8_t* p, int64_t n) {
-  for (int64_t i = 0; i < n; i += 64) _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+  for (int64_t i = 0; i < n; i += 64)
+    _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
 template <class K>
@@ -149,13 +163,25 @@ void drive(const uint8_t* w, size_t w_row_bytes, int64_t n_rows, const Activatio
     tile_row<K, R>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
   }
   switch (n_rows - r) {
-    case 0: break;
-    case 1: tile_row<K, 1>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
-    case 2: if constexpr (R > 2) tile_row<K, 2>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
-    case 3: if constexpr (R > 3) tile_row<K, 3>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
-    case 4: if constexpr (R > 4) tile_row<K, 4>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
-    case 5: if constexpr (R > 5) tile_row<K, 5>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k); break;
-    default: break;
+    case 0:
+      break;
+    case 1:
+      tile_row<K, 1>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+      break;
+    case 2:
+      if constexpr (R > 2) tile_row<K, 2>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+      break;
+    case 3:
+      if constexpr (R > 3) tile_row<K, 3>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+      break;
+    case 4:
+      if constexpr (R > 4) tile_row<K, 4>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+      break;
+    case 5:
+      if constexpr (R > 5) tile_row<K, 5>(w + r * w_row_bytes, a, n_batch, y + r, ldy, k);
+      break;
+    default:
+      break;
   }
 }
 

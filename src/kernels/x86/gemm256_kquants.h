@@ -42,7 +42,8 @@ inline __m256i q8k_bsums(const uint8_t* ab) { return loadu256(ab + 4 + kQK_K); }
 
 // Broadcast i16 lane j of each 128-bit half of v to the whole half (a byte shuffle).
 inline __m256i broadcast_i16(__m256i v, int j) {
-  return _mm256_shuffle_epi8(v, _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
+  return _mm256_shuffle_epi8(v,
+                             _mm256_set1_epi16(static_cast<int16_t>(((2 * j + 1) << 8) | (2 * j))));
 }
 
 // Scales of a chunk of 32 covering sub-blocks 2k and 2k+1 of 16, from the 16 i16 scales in
@@ -82,7 +83,8 @@ struct FmtK4 {
   static void unpack(const uint8_t* b, KBlock& k) {
     uint64_t sc, m;
     unpack_k4_scales(b + 4, &sc, &m);
-    const __m256i scales = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc))));
+    const __m256i scales =
+        _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sc))));
     const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(m)));
     k.min16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
     const __m256i mask = _mm256_set1_epi8(0x0F);
@@ -94,7 +96,8 @@ struct FmtK4 {
         // bit j of qh[l] -> 0x10 of element l of sub-block j
         const __m256i qh = loadu256(b + 16);
         for (int j = 2 * p; j < 2 * p + 2; ++j) {
-          const __m256i bit = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, j), 4), _mm256_set1_epi8(0x10));
+          const __m256i bit = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(qh, j), 4),
+                                               _mm256_set1_epi8(0x10));
           k.q[j] = _mm256_or_si256(k.q[j], bit);
         }
       }
@@ -123,10 +126,12 @@ struct FmtQ6_K {
       const __m256i qh = loadu256(b + 128 + 32 * h);
       for (int j = 0; j < 4; ++j) {
         const __m256i ql = j % 2 ? ql1 : ql0;
-        const __m256i low = j < 2 ? _mm256_and_si256(ql, _mm256_set1_epi8(0x0F))
-                                  : _mm256_and_si256(_mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
+        const __m256i low =
+            j < 2 ? _mm256_and_si256(ql, _mm256_set1_epi8(0x0F))
+                  : _mm256_and_si256(_mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0F));
         // bits 2j, 2j+1 of qh -> bits 4, 5
-        const __m256i high = 2 * j <= 4 ? _mm256_slli_epi16(qh, 4 - 2 * j) : _mm256_srli_epi16(qh, 2 * j - 4);
+        const __m256i high =
+            2 * j <= 4 ? _mm256_slli_epi16(qh, 4 - 2 * j) : _mm256_srli_epi16(qh, 2 * j - 4);
         k.q[4 * h + j] = _mm256_or_si256(low, _mm256_and_si256(high, _mm256_set1_epi8(0x30)));
         k.scale[4 * h + j] = pair_scales(sc16, 4 * h + j);
       }
@@ -191,9 +196,11 @@ struct FmtQ3_K {
       const __m256i qv = loadu256(b + 32 + 32 * h);
       for (int j = 0; j < 4; ++j) {
         const int bit = 4 * h + j;  // -> bit 2 of each byte
-        const __m256i hb = bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
-        k.q[bit] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), _mm256_set1_epi8(3)),
-                                   _mm256_and_si256(hb, _mm256_set1_epi8(4)));
+        const __m256i hb =
+            bit >= 2 ? _mm256_srli_epi16(hm, bit - 2) : _mm256_slli_epi16(hm, 2 - bit);
+        k.q[bit] =
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 2 * j), _mm256_set1_epi8(3)),
+                            _mm256_and_si256(hb, _mm256_set1_epi8(4)));
         k.scale[bit] = pair_scales(sc16, bit);
       }
     }
@@ -212,7 +219,8 @@ struct FmtIQ4_XS {
   static constexpr int kOffShift = -1;
 
   static void unpack(const uint8_t* b, KBlock& k) {
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
     const uint32_t sh = load_u16(b + 2);
     const uint32_t sl = load_u32(b + 4);
     for (int j = 0; j < 8; ++j) {
@@ -227,7 +235,8 @@ struct FmtIQ4_XS {
 
 // acc[r][c] += KBlocks kb[r] · activation super-block ab[c].
 template <class F, int R, int C>
-inline void kblock_dot(const KBlock* const (&kb)[R], const uint8_t* const (&ab)[C], __m256 (&acc)[R][C]) {
+inline void kblock_dot(const KBlock* const (&kb)[R], const uint8_t* const (&ab)[C],
+                       __m256 (&acc)[R][C]) {
   __m256i iacc[R][C];
   for (int c = 0; c < C; ++c) {
     for (int r = 0; r < R; ++r) {
@@ -257,7 +266,8 @@ inline void kblock_dot(const KBlock* const (&kb)[R], const uint8_t* const (&ab)[
   for (int c = 0; c < C; ++c) {
     const float da = q8k_d(ab[c]);
     for (int r = 0; r < R; ++r) {
-      acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(kb[r]->d * da), acc[r][c]);
+      acc[r][c] =
+          _mm256_fmadd_ps(_mm256_cvtepi32_ps(iacc[r][c]), _mm256_set1_ps(kb[r]->d * da), acc[r][c]);
       if constexpr (F::kHasMin) {
         const __m256 mins = _mm256_cvtepi32_ps(_mm256_madd_epi16(q8k_bsums(ab[c]), kb[r]->min16));
         acc[r][c] = _mm256_fnmadd_ps(mins, _mm256_set1_ps(kb[r]->dmin * da), acc[r][c]);
@@ -326,7 +336,8 @@ void rows_packed_k(const uint8_t* w, size_t w_row_bytes, const Activations& a, i
         const KBlock* kb[R];
         const uint8_t* ab[CC];
         for (int r = 0; r < R; ++r) kb[r] = &kbuf[i][r];
-        for (int c = 0; c < CC; ++c) ab[c] = a.q + (c0 + c) * a.row_bytes + (s0 + i) * sizeof(BlockQ8_K);
+        for (int c = 0; c < CC; ++c)
+          ab[c] = a.q + (c0 + c) * a.row_bytes + (s0 + i) * sizeof(BlockQ8_K);
         kblock_dot<F, R, CC>(kb, ab, acc);
       }
       for (int r = 0; r < R; ++r) {
@@ -357,7 +368,8 @@ void gemm_k(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
     for (; r + kPR <= n_rows; r += kPR) {
       rows_packed_k<F, kPR, kPC>(w + r * w_row_bytes, w_row_bytes, a, nsb, n_batch, y + r, ldy);
     }
-    for (; r < n_rows; ++r) rows_packed_k<F, 1, kPC>(w + r * w_row_bytes, w_row_bytes, a, nsb, n_batch, y + r, ldy);
+    for (; r < n_rows; ++r)
+      rows_packed_k<F, 1, kPC>(w + r * w_row_bytes, w_row_bytes, a, nsb, n_batch, y + r, ldy);
   }
 }
 

@@ -49,7 +49,8 @@ struct GroupPtrs {
 inline void load_transposed16(const GroupPtrs& g, int off, __m256i (&w)[4]) {
   __m256i y[4];
   for (int j = 0; j < 4; ++j) {
-    y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(g.p[j] + off)), loadu128(g.p[j + 4] + off), 1);
+    y[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(g.p[j] + off)),
+                                   loadu128(g.p[j + 4] + off), 1);
   }
   const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpackhi_epi32(y[0], y[1]);
   const __m256i t2 = _mm256_unpacklo_epi32(y[2], y[3]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
@@ -62,8 +63,8 @@ inline void load_transposed16(const GroupPtrs& g, int off, __m256i (&w)[4]) {
 // The 32-bit word at `off` of each of the group's blocks (0 past the row's end): one masked
 // gather instead of 8 scalar loads and inserts.
 inline __m256i load_words(const GroupPtrs& g, int off) {
-  return _mm256_mask_i32gather_epi32(_mm256_setzero_si256(), reinterpret_cast<const int*>(g.base + off),
-                                     g.index, g.valid, 1);
+  return _mm256_mask_i32gather_epi32(
+      _mm256_setzero_si256(), reinterpret_cast<const int*>(g.base + off), g.index, g.valid, 1);
 }
 
 // 8 words each holding two f16 (low half a, high half b) -> the 8 a and the 8 b as f32.
@@ -93,11 +94,13 @@ inline void unpack_nibble_group(const GroupPtrs& g, int off, __m256i (&w)[8]) {
 // lane's 4 bytes, test one bit per byte, turn set bits into 0x10.
 inline void add_fifth_bits(const GroupPtrs& g, int off, __m256i (&w)[8]) {
   const __m256i qh = load_words(g, off);
-  const __m256i lane_base = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12,
-                                             0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
-  const __m256i bits[2] = {_mm256_set1_epi32(0x08040201), _mm256_set1_epi32(static_cast<int>(0x80402010u))};
+  const __m256i lane_base = _mm256_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0,
+                                             0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+  const __m256i bits[2] = {_mm256_set1_epi32(0x08040201),
+                           _mm256_set1_epi32(static_cast<int>(0x80402010u))};
   for (int byte = 0; byte < 4; ++byte) {
-    const __m256i b = _mm256_shuffle_epi8(qh, _mm256_add_epi8(lane_base, _mm256_set1_epi8(static_cast<char>(byte))));
+    const __m256i b = _mm256_shuffle_epi8(
+        qh, _mm256_add_epi8(lane_base, _mm256_set1_epi8(static_cast<char>(byte))));
     for (int half = 0; half < 2; ++half) {
       const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(b, bits[half]), bits[half]);
       const int u = 2 * byte + half;
@@ -112,9 +115,9 @@ inline void add_fifth_bits(const GroupPtrs& g, int off, __m256i (&w)[8]) {
 struct FmtQ4_0 {
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
   static constexpr Offset kOffset = Offset::kInt;
-  static constexpr int kIntShift = 3;    // q - 8
+  static constexpr int kIntShift = 3;  // q - 8
   static constexpr bool kSigned = false;
-  static constexpr int kI16Depth = 8;    // 8 · 2 · 15 · 127 < 2^15
+  static constexpr int kI16Depth = 8;  // 8 · 2 · 15 · 127 < 2^15
   static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
     unpack_nibble_group(g, 2, w);
     f16_pairs_to_f32(load_words(g, 0), d, m);
@@ -136,9 +139,9 @@ struct FmtQ4_1 {
 struct FmtQ5_0 {
   static constexpr size_t kBytes = sizeof(BlockQ5_0);
   static constexpr Offset kOffset = Offset::kInt;
-  static constexpr int kIntShift = 4;    // q - 16
+  static constexpr int kIntShift = 4;  // q - 16
   static constexpr bool kSigned = false;
-  static constexpr int kI16Depth = 4;    // 4 · 2 · 31 · 127 < 2^15
+  static constexpr int kI16Depth = 4;  // 4 · 2 · 31 · 127 < 2^15
   static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
     unpack_nibble_group(g, 6, w);
     add_fifth_bits(g, 2, w);
@@ -164,7 +167,7 @@ struct FmtQ8_0 {
   static constexpr Offset kOffset = Offset::kNone;
   static constexpr int kIntShift = 0;
   static constexpr bool kSigned = true;
-  static constexpr int kI16Depth = 1;    // 2 · 128 · 127 already fills an i16
+  static constexpr int kI16Depth = 1;  // 2 · 128 · 127 already fills an i16
   static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
     for (int j = 0; j < 8; ++j) w[j] = loadu256(g.p[j] + 2);
     transpose8x8_epi32(w);
@@ -181,7 +184,8 @@ struct FmtIQ4_NL {
   static constexpr int kI16Depth = 1;
   static void group(const GroupPtrs& g, __m256i (&w)[8], __m256* d, __m256* m) {
     unpack_nibble_group(g, 2, w);
-    const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
+    const __m256i table = _mm256_broadcastsi128_si256(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIQ4NLValues)));
     for (int u = 0; u < 8; ++u) w[u] = _mm256_shuffle_epi8(table, w[u]);
     f16_pairs_to_f32(load_words(g, 0), d, m);
   }
@@ -198,7 +202,8 @@ struct Dot32 {
   static constexpr int kDepth = kHasVnni ? 8 : F::kI16Depth;
 
   // Unpacks group g (8 blocks, the last one zero-padded) of one weight row.
-  static void unpack(const uint8_t* row, int64_t nb, int64_t g, __m256i (&wv)[8], __m256* dw, __m256* mw) {
+  static void unpack(const uint8_t* row, int64_t nb, int64_t g, __m256i (&wv)[8], __m256* dw,
+                     __m256* mw) {
     const int n_valid = static_cast<int>(nb - 8 * g < 8 ? nb - 8 * g : 8);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     GroupPtrs ptrs;
@@ -222,9 +227,10 @@ struct Dot32 {
     const uint8_t* first1 = row1 + 8 * g * F::kBytes;
     GroupPtrs ptrs;
     ptrs.base = first0;
-    ptrs.index = _mm256_add_epi32(_mm256_mullo_epi32(in_half, _mm256_set1_epi32(static_cast<int>(F::kBytes))),
-                                  _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(3)),
-                                                   _mm256_set1_epi32(static_cast<int>(first1 - first0))));
+    ptrs.index = _mm256_add_epi32(
+        _mm256_mullo_epi32(in_half, _mm256_set1_epi32(static_cast<int>(F::kBytes))),
+        _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(3)),
+                         _mm256_set1_epi32(static_cast<int>(first1 - first0))));
     ptrs.valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), in_half);
     for (int j = 0; j < 4; ++j) {
       ptrs.p[j] = j < n ? first0 + j * F::kBytes : kZeroBlock;
@@ -236,7 +242,8 @@ struct Dot32 {
   static void finish(const GroupPtrs& ptrs, __m256i (&wv)[8], __m256* dw, __m256* mw) {
     F::group(ptrs, wv, dw, mw);
     if constexpr (kXor) {
-      for (int u = 0; u < 8; ++u) wv[u] = _mm256_xor_si256(wv[u], _mm256_set1_epi8(static_cast<char>(0x80)));
+      for (int u = 0; u < 8; ++u)
+        wv[u] = _mm256_xor_si256(wv[u], _mm256_set1_epi8(static_cast<char>(0x80)));
     }
   }
 
@@ -248,12 +255,16 @@ struct Dot32 {
   static void group(const __m256i* const (&wv)[R], const __m256* dw, const __m256* mw,
                     const Activations& a, int64_t g, __m256 (&acc)[R][C]) {
     auto load_i = [](const void* p) {
-      if constexpr (kTails) return _mm256_broadcastsi128_si256(_mm_loadu_si128(static_cast<const __m128i*>(p)));
-      else return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+      if constexpr (kTails)
+        return _mm256_broadcastsi128_si256(_mm_loadu_si128(static_cast<const __m128i*>(p)));
+      else
+        return _mm256_loadu_si256(static_cast<const __m256i*>(p));
     };
     auto load_f = [](const float* p) {
-      if constexpr (kTails) return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
-      else return _mm256_loadu_ps(p);
+      if constexpr (kTails)
+        return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p));
+      else
+        return _mm256_loadu_ps(p);
     };
     // Decode (C == 1) has few independent accumulators: split each in two (even / odd u)
     // so that the multiply-add latency does not serialize the loop.
@@ -283,8 +294,10 @@ struct Dot32 {
             if constexpr (kHasVnni) {
               iacc[u % S][r][c] = dot_u8s8(iacc[u % S][r][c], w[r], av);
             } else if constexpr (kSignTrick) {
-              const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(w[r], w[r]), _mm256_sign_epi8(av, w[r]));
-              iacc[0][r][c] = _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+              const __m256i p16 =
+                  _mm256_maddubs_epi16(_mm256_sign_epi8(w[r], w[r]), _mm256_sign_epi8(av, w[r]));
+              iacc[0][r][c] =
+                  _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
             } else {
               const __m256i p16 = _mm256_maddubs_epi16(w[r], av);
               t16[r][c] = u == u0 ? p16 : _mm256_add_epi16(t16[r][c], p16);
@@ -295,7 +308,8 @@ struct Dot32 {
       if constexpr (!kHasVnni && !kSignTrick) {
         for (int r = 0; r < R; ++r) {
           for (int c = 0; c < C; ++c) {
-            iacc[0][r][c] = _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(t16[r][c], _mm256_set1_epi16(1)));
+            iacc[0][r][c] =
+                _mm256_add_epi32(iacc[0][r][c], _mm256_madd_epi16(t16[r][c], _mm256_set1_epi16(1)));
           }
         }
       }
@@ -362,7 +376,8 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
       __m256 tail_acc[kPairs][C];
       const __m256i* pair_rows[kPairs];
       for (int p = 0; p < kPairs; ++p) {
-        D::unpack_tails(w + 2 * p * w_row_bytes, w + (2 * p + 1) * w_row_bytes, nb, wv[p], &dw[p], &mw[p]);
+        D::unpack_tails(w + 2 * p * w_row_bytes, w + (2 * p + 1) * w_row_bytes, nb, wv[p], &dw[p],
+                        &mw[p]);
         pair_rows[p] = wv[p];
         for (int c = 0; c < C; ++c) tail_acc[p][c] = _mm256_setzero_ps();
       }
@@ -371,8 +386,10 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
       // accumulator (zeros in the other half keep the later horizontal sums right).
       for (int p = 0; p < kPairs; ++p) {
         for (int c = 0; c < C; ++c) {
-          const __m256 lo = _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x80);  // (lo, 0)
-          const __m256 hi = _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x81);  // (hi, 0)
+          const __m256 lo =
+              _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x80);  // (lo, 0)
+          const __m256 hi =
+              _mm256_permute2f128_ps(tail_acc[p][c], tail_acc[p][c], 0x81);  // (hi, 0)
           acc[2 * p][c] = _mm256_add_ps(acc[2 * p][c], lo);
           acc[2 * p + 1][c] = _mm256_add_ps(acc[2 * p + 1][c], hi);
         }
@@ -406,7 +423,8 @@ void rows_packed(const uint8_t* w, size_t w_row_bytes, const Activations& a, int
   for (int64_t g0 = 0; g0 < ng; g0 += kPackGroups) {
     const int n = static_cast<int>(ng - g0 < kPackGroups ? ng - g0 : kPackGroups);
     for (int i = 0; i < n; ++i) {
-      for (int r = 0; r < R; ++r) Dot32<F>::unpack(w + r * w_row_bytes, nb, g0 + i, wbuf[i][r], &dbuf[i][r], &mbuf[i][r]);
+      for (int r = 0; r < R; ++r)
+        Dot32<F>::unpack(w + r * w_row_bytes, nb, g0 + i, wbuf[i][r], &dbuf[i][r], &mbuf[i][r]);
     }
     auto run = [&](auto cols_const, int64_t c0) {
       constexpr int CC = decltype(cols_const)::value;
@@ -456,7 +474,8 @@ void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
   constexpr int kPR = 2, kPC = kRegs == 32 ? 6 : (kHasVnni ? 3 : 2);
   constexpr int kDecodeRows = (kRegs == 32 || kHasVnni) ? 4 : 2;
   if (n_batch == 1) {
-    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, kDecodeRows, 1>{w_row_bytes, nb, ldy});
+    drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy,
+          Kernel32<F, kDecodeRows, 1>{w_row_bytes, nb, ldy});
   } else if (n_batch < kPC) {
     drive(w, w_row_bytes, n_rows, a, n_batch, y, ldy, Kernel32<F, 2, kPC>{w_row_bytes, nb, ldy});
   } else {
@@ -464,7 +483,8 @@ void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
     for (; r + kPR <= n_rows; r += kPR) {
       rows_packed<F, kPR, kPC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
     }
-    for (; r < n_rows; ++r) rows_packed<F, 1, kPC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
+    for (; r < n_rows; ++r)
+      rows_packed<F, 1, kPC>(w + r * w_row_bytes, w_row_bytes, a, nb, n_batch, y + r, ldy);
   }
 }
 
@@ -474,7 +494,9 @@ void gemm32(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
 
 struct FloatF32 {
   static constexpr size_t kElemBytes = 4;
-  static __m256 load8(const uint8_t* p) { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+  static __m256 load8(const uint8_t* p) {
+    return _mm256_loadu_ps(reinterpret_cast<const float*>(p));
+  }
   static float load1(const uint8_t* p) {
     float v;
     std::memcpy(&v, p, 4);
@@ -520,7 +542,8 @@ void tile_float(const uint8_t* w, size_t w_row_bytes, const Activations& a, int6
   for (int r = 0; r < R; ++r) {
     for (int c = 0; c < C; ++c) {
       float t = hsum(acc[r][c]);
-      for (int64_t j = i; j < cols; ++j) t += F::load1(w + r * w_row_bytes + j * F::kElemBytes) * x[c * ldx + j];
+      for (int64_t j = i; j < cols; ++j)
+        t += F::load1(w + r * w_row_bytes + j * F::kElemBytes) * x[c * ldx + j];
       y[c * ldy + r] = t;
     }
   }
