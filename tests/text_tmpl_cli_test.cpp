@@ -40,11 +40,12 @@ class TemplateCommand : public ::testing::Test {
     w.add_u32("tokenizer.ggml.bos_token_id", 1);
     w.add_u32("tokenizer.ggml.eos_token_id", 2);
     if (with_template) {
-      w.add_string("tokenizer.chat_template",
-                   "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}"
-                   "{% endfor %}{% if tools %}[{{ tools|map(attribute='function.name')|join(',') }}]"
-                   "{% endif %}{% if add_generation_prompt %}<assistant>{% endif %}"
-                   "{% if flag is defined %}({{ flag }}){% endif %}");
+      w.add_string(
+          "tokenizer.chat_template",
+          "{{ bos_token }}{% for m in messages %}<{{ m.role }}>{{ m.content }}{{ eos_token }}"
+          "{% endfor %}{% if tools %}[{{ tools|map(attribute='function.name')|join(',') }}]"
+          "{% endif %}{% if add_generation_prompt %}<assistant>{% endif %}"
+          "{% if flag is defined %}({{ flag }}){% endif %}");
     }
     const fs::path p = dir_ / (with_template ? "with.gguf" : "without.gguf");
     EXPECT_TRUE(w.write(p.string()).ok());
@@ -73,7 +74,8 @@ TEST_F(TemplateCommand, PrintsExactlyTheRenderedPrompt) {
   const std::string gguf = model(true);
   const std::string msgs = write("m.json", R"([{"role": "user", "content": "hi"}])");
   EXPECT_EQ(run({gguf, "--messages", msgs}), "<s><user>hi</s>");
-  EXPECT_EQ(run({gguf, "--messages", msgs, "--add-generation-prompt"}), "<s><user>hi</s><assistant>");
+  EXPECT_EQ(run({gguf, "--messages", msgs, "--add-generation-prompt"}),
+            "<s><user>hi</s><assistant>");
   const std::string tools = write("t.json", R"([{"type": "function", "function": {"name": "f"}},
                                                {"type": "function", "function": {"name": "g"}}])");
   EXPECT_EQ(run({gguf, "--messages", msgs, "--tools", tools}), "<s><user>hi</s>[f,g]");

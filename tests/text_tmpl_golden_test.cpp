@@ -5,9 +5,9 @@
 
 #include <cstdlib>
 #include <ctime>
-#include <iomanip>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -92,10 +92,10 @@ TEST(TemplateGolden, Features) {
   for (const Json& c : golden["cases"]) {
     ++total;
     const std::string name = c["name"].get<std::string>();
-    auto t = ChatTemplate::from_source(c["template"].get<std::string>(), std::nullopt,
-                                       std::nullopt, opts);
-    Result<std::string> got = t.ok() ? Result<std::string>(Status::error("unset"))
-                                     : Result<std::string>(t.status());
+    auto t = ChatTemplate::from_source(c["template"].get<std::string>(), std::nullopt, std::nullopt,
+                                       opts);
+    Result<std::string> got =
+        t.ok() ? Result<std::string>(Status::error("unset")) : Result<std::string>(t.status());
     if (t.ok()) {
       ChatRequest req;
       req.messages = jinja::Value();  // undefined: features bind their own variables
@@ -110,8 +110,8 @@ TEST(TemplateGolden, Features) {
     if (matches(c, got, &why)) {
       ++passed;
     } else {
-      ADD_FAILURE() << "feature '" << name << "': " << why << "\ntemplate: "
-                    << c["template"].get<std::string>();
+      ADD_FAILURE() << "feature '" << name << "': " << why
+                    << "\ntemplate: " << c["template"].get<std::string>();
     }
   }
   std::printf("features: %d/%d match jinja2\n", passed, total);
@@ -127,9 +127,9 @@ TEST(TemplateGolden, PublishedTemplatesOverConversations) {
     std::optional<std::string> bos, eos;
     if (info.contains("bos_token")) bos = info["bos_token"].get<std::string>();
     if (info.contains("eos_token")) eos = info["eos_token"].get<std::string>();
-    templates.emplace(it.key(), ChatTemplate::from_source(
-                                    read_file(kGoldenDir / info["file"].get<std::string>()), bos,
-                                    eos, opts));
+    templates.emplace(
+        it.key(), ChatTemplate::from_source(read_file(kGoldenDir / info["file"].get<std::string>()),
+                                            bos, eos, opts));
   }
   std::map<std::string, std::pair<int, int>> per_template;  // name -> (passed, total)
   for (const Json& c : golden["cases"]) {

@@ -112,9 +112,10 @@ TEST(TemplateSandbox, StackGuardBacksUpTheDepthLimits) {
   Limits limits;
   limits.max_stack_bytes = kSmallStack / 8;
   on_small_stack(kSmallStack / 4, [&] {
-    auto r = render("{% macro x(n) %}{% for i in [1] %}{% if true %}{{ x(((n + 1))) }}{% endif %}"
-                    "{% endfor %}{% endmacro %}{{ x(0) }}",
-                    limits);
+    auto r = render(
+        "{% macro x(n) %}{% for i in [1] %}{% if true %}{{ x(((n + 1))) }}{% endif %}"
+        "{% endfor %}{% endmacro %}{{ x(0) }}",
+        limits);
     expect_error(r, "bytes of stack");
   });
 }
@@ -168,8 +169,9 @@ TEST(TemplateSandbox, ValueNestingThroughNamespaceIsBounded) {
 
 TEST(TemplateSandbox, NamespaceCyclesDoNotLeak) {
   // LeakSanitizer checks this one: a namespace holding itself and a macro holding its scope.
-  auto r = render("{% set ns = namespace() %}{% set ns.self = ns %}{% set ns.l = [ns] %}"
-                  "{% macro m() %}{{ ns }}{% endmacro %}{% set ns.m = m %}ok");
+  auto r = render(
+      "{% set ns = namespace() %}{% set ns.self = ns %}{% set ns.l = [ns] %}"
+      "{% macro m() %}{{ ns }}{% endmacro %}{% set ns.m = m %}ok");
   ASSERT_TRUE(r.ok()) << r.error();
   EXPECT_EQ(*r, "ok");
 }
@@ -230,7 +232,8 @@ TEST(TemplateSandbox, RuntimeErrorsNameLineAndColumn) {
 TEST(TemplateSandbox, StepBudgetStopsLongRenders) {
   Limits tight;
   tight.max_steps = 10000;
-  expect_error(render("{% for i in range(100000) %}{{ i }}{% endfor %}", tight), "evaluation steps");
+  expect_error(render("{% for i in range(100000) %}{{ i }}{% endfor %}", tight),
+               "evaluation steps");
 }
 
 }  // namespace

@@ -100,7 +100,8 @@ TEST(ChatTemplate, BadTemplatesAreErrorsNamingTheFile) {
   EXPECT_NE(t.error().find("test.gguf"), std::string::npos) << t.error();
   EXPECT_NE(t.error().find("1:4"), std::string::npos) << t.error();
 
-  auto bad_type = make_gguf(&bytes, [](gguf::Writer& w) { w.add_u32("tokenizer.chat_template", 3); });
+  auto bad_type =
+      make_gguf(&bytes, [](gguf::Writer& w) { w.add_u32("tokenizer.chat_template", 3); });
   ASSERT_TRUE(bad_type);
   EXPECT_FALSE(ChatTemplate::from_gguf(*bad_type).ok());
 }
@@ -159,7 +160,8 @@ TEST(ChatTemplate, RendersConcurrently) {
       "{{ ns.n }}{% endfor %}",
       std::nullopt, std::nullopt);
   ASSERT_TRUE(t.ok());
-  const ChatRequest r = request(R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])");
+  const ChatRequest r =
+      request(R"([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])");
   std::vector<std::thread> threads;
   std::vector<std::string> outs(4);
   for (int i = 0; i < 4; ++i) {
@@ -172,7 +174,8 @@ TEST(ChatTemplate, RendersConcurrently) {
 }
 
 TEST(JsonAdapter, KeepsOrderTypesAndRejectsDeepNesting) {
-  auto v = value_from_json(Json::parse(R"({"z": 1, "a": 2.0, "m": [true, null, "s", 18446744073709551615]})"));
+  auto v = value_from_json(
+      Json::parse(R"({"z": 1, "a": 2.0, "m": [true, null, "s", 18446744073709551615]})"));
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(jinja::repr(*v), "{'z': 1, 'a': 2.0, 'm': [True, None, 's', 1.8446744073709552e+19]}");
   std::string deep(1000, '[');

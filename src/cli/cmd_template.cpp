@@ -57,7 +57,8 @@ void register_template(CLI::App& app) {
     bool add_generation_prompt = false;
   };
   auto args = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("template", "Render a conversation with the model's chat template");
+  auto* cmd =
+      app.add_subcommand("template", "Render a conversation with the model's chat template");
   cmd->add_option("model", args->model,
                   "model name (" + store::known_model_names() + ") or path to a .gguf file")
       ->required();
@@ -103,7 +104,8 @@ void register_template(CLI::App& app) {
     } else {
       req.messages = to_value(messages, args->messages);
     }
-    if (!req.messages.is_list()) throw std::runtime_error(args->messages + ": messages must be a list");
+    if (!req.messages.is_list())
+      throw std::runtime_error(args->messages + ": messages must be a list");
     if (!args->tools.empty()) req.tools = to_value(read_json(args->tools), args->tools);
     if (!args->documents.empty()) {
       req.documents = to_value(read_json(args->documents), args->documents);

@@ -71,7 +71,8 @@ std::optional<std::string> token_text(const gguf::File& file, std::string_view i
 
 }  // namespace
 
-Result<ChatTemplate> ChatTemplate::from_source(std::string_view source, std::optional<std::string> bos,
+Result<ChatTemplate> ChatTemplate::from_source(std::string_view source,
+                                               std::optional<std::string> bos,
                                                std::optional<std::string> eos,
                                                const ChatTemplateOptions& options) {
   auto t = jinja::Template::parse(source, options.limits);

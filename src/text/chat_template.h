@@ -27,13 +27,14 @@
 
 namespace minnow::text {
 
-// ChatML, minnow's documented fallback (the same text is tests/golden/templates/chatml-default.jinja).
+// ChatML, minnow's documented fallback (the same text is
+// tests/golden/templates/chatml-default.jinja).
 extern const std::string_view kDefaultChatTemplate;
 
 struct ChatRequest {
   jinja::Value messages = jinja::Value::list({});  // list of {role, content, tool_calls, ...}
-  jinja::Value tools = jinja::Value::none();        // list of tool schemas, or none
-  jinja::Value documents = jinja::Value::none();    // list of documents, or none
+  jinja::Value tools = jinja::Value::none();       // list of tool schemas, or none
+  jinja::Value documents = jinja::Value::none();   // list of documents, or none
   bool add_generation_prompt = false;
   jinja::Variables extra;  // further template variables (enable_thinking, date_string...)
 };

@@ -58,8 +58,8 @@ Status undefined_error(const Value& v);
 // Python's json.dumps with Hugging Face's tojson defaults (ensure_ascii=False).
 struct JsonOptions {
   bool has_indent = false;
-  std::string indent;                  // repeated per level
-  std::string item_separator = ", ";   // ", " without indent, "," with
+  std::string indent;                 // repeated per level
+  std::string item_separator = ", ";  // ", " without indent, "," with
   std::string key_separator = ": ";
   bool sort_keys = false;
   bool ensure_ascii = false;

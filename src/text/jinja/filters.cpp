@@ -13,13 +13,13 @@ namespace minnow::text::jinja {
 
 namespace {
 
-#define BIND(var, fn, ...)                       \
-  auto var##_r = bind(args, {__VA_ARGS__}, fn);   \
-  if (!var##_r.ok()) return var##_r.status(); \
+#define BIND(var, fn, ...)                      \
+  auto var##_r = bind(args, {__VA_ARGS__}, fn); \
+  if (!var##_r.ok()) return var##_r.status();   \
   const Bound& var = *var##_r
 
-#define TRY_ASSIGN(lhs, expr)                  \
-  auto lhs##_r = (expr);                       \
+#define TRY_ASSIGN(lhs, expr)                 \
+  auto lhs##_r = (expr);                      \
   if (!lhs##_r.ok()) return lhs##_r.status(); \
   auto& lhs = *lhs##_r
 
@@ -36,8 +36,9 @@ Result<Value> get_path(Interpreter& in, const Value& item, const Value& attribut
     const std::string_view part = path.substr(0, dot);
     bool digits = !part.empty();
     for (char c : part) digits = digits && c >= '0' && c <= '9';
-    const Value key = digits ? Value(static_cast<int64_t>(std::strtoll(std::string(part).c_str(), nullptr, 10)))
-                             : Value(part);
+    const Value key =
+        digits ? Value(static_cast<int64_t>(std::strtoll(std::string(part).c_str(), nullptr, 10)))
+               : Value(part);
     auto r = in.getitem(cur, key);
     if (!r.ok()) return r;
     cur = std::move(*r);
@@ -180,7 +181,8 @@ Result<Value> f_dictsort(Interpreter&, const Value& v, Args& args) {
   const bool cs = arg_bool(b.get(0), false);
   TRY_ASSIGN(by, arg_str(b.get(1), "key", "by"));
   const bool reverse = arg_bool(b.get(2), false);
-  if (by != "key" && by != "value") return Status::error("You can only sort by either 'key' or 'value'");
+  if (by != "key" && by != "value")
+    return Status::error("You can only sort by either 'key' or 'value'");
   if (!v.is_dict()) return Status::error("dictsort needs a mapping, not " + type_name(v));
   std::vector<std::pair<Value, Value>> kv;
   for (const auto& [k, val] : v.as_dict().entries()) {
@@ -208,8 +210,6 @@ Result<Value> f_forceescape(Interpreter& in, const Value& v, Args& args) {
   MINNOW_RETURN_IF_ERROR(in.check_bytes(out.size()));
   return Value::markup(std::move(out));
 }
-
-
 
 Result<Value> f_first(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "first");
@@ -393,8 +393,8 @@ std::vector<std::string> split_lines(const std::string& s) {
   size_t start = 0;
   for (size_t i = 0; i < cps.size(); ++i) {
     const char32_t c = cps[i];
-    if (!(c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
-          c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029)) {
+    if (!(c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+          c == 0x85 || c == 0x2028 || c == 0x2029)) {
       continue;
     }
     out.push_back(utf8_encode(std::u32string_view(cps).substr(start, i - start)));
@@ -421,7 +421,8 @@ Result<Value> f_indent(Interpreter& in, const Value& v, Args& args) {
   const bool blank = arg_bool(b.get(2), false);
   // jinja2 appends "\n" to the value itself, which only strings survive
   if (v.is_undefined()) return undefined_error(v);
-  if (!v.is_string()) return Status::error("'" + type_name(v) + "' object has no attribute 'splitlines'");
+  if (!v.is_string())
+    return Status::error("'" + type_name(v) + "' object has no attribute 'splitlines'");
   std::vector<std::string> lines = split_lines(soft_str(v) + "\n");
   std::string out;
   if (blank) {
@@ -478,10 +479,14 @@ Result<Value> f_length(Interpreter&, const Value& v, Args& args) {
   BIND(b, "length");
   (void)b;
   switch (v.kind()) {
-    case Kind::kUndefined: return Value(0);
-    case Kind::kString: return Value(static_cast<int64_t>(utf8_length(v.as_string())));
-    case Kind::kList: return Value(static_cast<int64_t>(v.items().size()));
-    case Kind::kDict: return Value(static_cast<int64_t>(v.as_dict().size()));
+    case Kind::kUndefined:
+      return Value(0);
+    case Kind::kString:
+      return Value(static_cast<int64_t>(utf8_length(v.as_string())));
+    case Kind::kList:
+      return Value(static_cast<int64_t>(v.items().size()));
+    case Kind::kDict:
+      return Value(static_cast<int64_t>(v.as_dict().size()));
     case Kind::kObject:
       if (auto n = v.as_object().length()) return Value(static_cast<int64_t>(*n));
       [[fallthrough]];
@@ -549,7 +554,8 @@ Result<Value> min_max(Interpreter& in, const Value& v, Args& args, bool want_max
   BIND(b, want_max ? "max" : "min", "case_sensitive", "attribute");
   const bool cs = arg_bool(b.get(0), false);
   TRY_ASSIGN(items, in.iterate(v));
-  if (items.empty()) return Value::undefined(UndefinedInfo{"No aggregated item, sequence was empty.", ""});
+  if (items.empty())
+    return Value::undefined(UndefinedInfo{"No aggregated item, sequence was empty.", ""});
   const Value* best = nullptr;
   Value best_key;
   for (const Value& item : items) {
@@ -652,10 +658,18 @@ Result<Value> select_eager(Interpreter& in, const Value& v, Args& args, bool by_
 Result<Value> select_impl(Interpreter& in, const Value& v, Args& args, bool by_attr, bool keep) {
   return lazy_errors(select_eager(in, v, args, by_attr, keep), "select_or_reject");
 }
-Result<Value> f_select(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, false, true); }
-Result<Value> f_reject(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, false, false); }
-Result<Value> f_selectattr(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, true, true); }
-Result<Value> f_rejectattr(Interpreter& in, const Value& v, Args& a) { return select_impl(in, v, a, true, false); }
+Result<Value> f_select(Interpreter& in, const Value& v, Args& a) {
+  return select_impl(in, v, a, false, true);
+}
+Result<Value> f_reject(Interpreter& in, const Value& v, Args& a) {
+  return select_impl(in, v, a, false, false);
+}
+Result<Value> f_selectattr(Interpreter& in, const Value& v, Args& a) {
+  return select_impl(in, v, a, true, true);
+}
+Result<Value> f_rejectattr(Interpreter& in, const Value& v, Args& a) {
+  return select_impl(in, v, a, true, false);
+}
 
 Result<Value> f_replace(Interpreter& in, const Value& v, Args& args) {
   BIND(b, "replace", "old", "new", "count");
@@ -680,7 +694,8 @@ Result<Value> f_reverse(Interpreter& in, const Value& v, Args& args) {
   // reversed() where the value supports it (an iterator), else a reversed list
   // (Undefined has __len__ and __getitem__, so reversed() accepts it)
   const auto* seq = v.is_object() ? dynamic_cast<const Sequence*>(&v.as_object()) : nullptr;
-  const bool reversible = v.is_list() || v.is_dict() || v.is_undefined() || (seq && !seq->one_shot());
+  const bool reversible =
+      v.is_list() || v.is_dict() || v.is_undefined() || (seq && !seq->one_shot());
   TRY_ASSIGN(items, in.iterate(v));
   std::reverse(items.begin(), items.end());
   if (reversible) return Sequence::make(Sequence::Type::kIterator, std::move(items));
@@ -695,7 +710,8 @@ Result<Value> f_round(Interpreter&, const Value& v, Args& args) {
     return Status::error("method must be common, ceil or floor");
   }
   if (v.is_undefined()) return undefined_error(v);
-  if (!v.is_number()) return Status::error("type " + type_name(v) + " doesn't define __round__ method");
+  if (!v.is_number())
+    return Status::error("type " + type_name(v) + " doesn't define __round__ method");
   if (method == "common") {
     if (!v.is_float()) return Value(v.to_int());  // Python's round(int, n) stays an int
     const double d = v.as_float();
@@ -794,8 +810,9 @@ Result<Value> f_striptags(Interpreter&, const Value& v, Args& args) {
     }
   }
   // unescape the entities html_escape produces, then collapse whitespace
-  const std::pair<const char*, const char*> ents[] = {
-      {"&lt;", "<"}, {"&gt;", ">"}, {"&#34;", "\""}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}};
+  const std::pair<const char*, const char*> ents[] = {{"&lt;", "<"},   {"&gt;", ">"},
+                                                      {"&#34;", "\""}, {"&quot;", "\""},
+                                                      {"&#39;", "'"},  {"&amp;", "&"}};
   for (const auto& [from, to] : ents) {
     std::string r;
     const std::string f = from;
@@ -847,7 +864,8 @@ Result<Value> f_sum(Interpreter& in, const Value& v, Args& args) {
       total = Value(total.to_double() + x.to_double());
     } else {
       int64_t r;
-      if (__builtin_add_overflow(total.to_int(), x.to_int(), &r)) return Status::error("integer overflow");
+      if (__builtin_add_overflow(total.to_int(), x.to_int(), &r))
+        return Status::error("integer overflow");
       total = Value(r);
     }
   }
@@ -945,7 +963,8 @@ Result<Value> f_truncate(Interpreter&, const Value& v, Args& args) {
   }
   const std::u32string cps = utf8_decode(soft_str(v));
   if (static_cast<int64_t>(cps.size()) <= length + leeway) return Value(utf8_encode(cps));
-  std::string head = utf8_encode(std::u32string_view(cps).substr(0, static_cast<size_t>(length - end_len)));
+  std::string head =
+      utf8_encode(std::u32string_view(cps).substr(0, static_cast<size_t>(length - end_len)));
   if (killwords) return Value(head + end);
   const size_t sp = head.rfind(' ');
   if (sp != std::string::npos) head.resize(sp);
@@ -1069,23 +1088,56 @@ struct FilterEntry {
 };
 
 constexpr FilterEntry kFilters[] = {
-    {"abs", f_abs},           {"attr", f_attr},           {"batch", f_batch},
-    {"capitalize", f_capitalize}, {"center", f_center},   {"count", f_length},
-    {"d", f_default},         {"default", f_default},     {"dictsort", f_dictsort},
-    {"e", f_escape},          {"escape", f_escape},       {"forceescape", f_forceescape},
-    {"filesizeformat", f_filesizeformat}, {"first", f_first}, {"float", f_float},
-    {"format", f_format},     {"groupby", f_groupby},     {"indent", f_indent},
-    {"int", f_int},           {"items", f_items},         {"join", f_join},
-    {"last", f_last},         {"length", f_length},       {"list", f_list},
-    {"lower", f_lower},       {"map", f_map},             {"max", f_max},
-    {"min", f_min},           {"pprint", f_pprint},       {"reject", f_reject},
-    {"rejectattr", f_rejectattr}, {"replace", f_replace}, {"reverse", f_reverse},
-    {"round", f_round},       {"safe", f_safe},           {"select", f_select},
-    {"selectattr", f_selectattr}, {"slice", f_slice},     {"sort", f_sort},
-    {"string", f_string},     {"striptags", f_striptags}, {"sum", f_sum},
-    {"title", f_title},       {"tojson", f_tojson},       {"trim", f_trim},
-    {"truncate", f_truncate}, {"unique", f_unique},       {"upper", f_upper},
-    {"urlencode", f_urlencode}, {"wordcount", f_wordcount},
+    {"abs", f_abs},
+    {"attr", f_attr},
+    {"batch", f_batch},
+    {"capitalize", f_capitalize},
+    {"center", f_center},
+    {"count", f_length},
+    {"d", f_default},
+    {"default", f_default},
+    {"dictsort", f_dictsort},
+    {"e", f_escape},
+    {"escape", f_escape},
+    {"forceescape", f_forceescape},
+    {"filesizeformat", f_filesizeformat},
+    {"first", f_first},
+    {"float", f_float},
+    {"format", f_format},
+    {"groupby", f_groupby},
+    {"indent", f_indent},
+    {"int", f_int},
+    {"items", f_items},
+    {"join", f_join},
+    {"last", f_last},
+    {"length", f_length},
+    {"list", f_list},
+    {"lower", f_lower},
+    {"map", f_map},
+    {"max", f_max},
+    {"min", f_min},
+    {"pprint", f_pprint},
+    {"reject", f_reject},
+    {"rejectattr", f_rejectattr},
+    {"replace", f_replace},
+    {"reverse", f_reverse},
+    {"round", f_round},
+    {"safe", f_safe},
+    {"select", f_select},
+    {"selectattr", f_selectattr},
+    {"slice", f_slice},
+    {"sort", f_sort},
+    {"string", f_string},
+    {"striptags", f_striptags},
+    {"sum", f_sum},
+    {"title", f_title},
+    {"tojson", f_tojson},
+    {"trim", f_trim},
+    {"truncate", f_truncate},
+    {"unique", f_unique},
+    {"upper", f_upper},
+    {"urlencode", f_urlencode},
+    {"wordcount", f_wordcount},
 };
 
 }  // namespace
@@ -1095,12 +1147,23 @@ std::string html_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;

@@ -95,10 +95,14 @@ std::string pad(const Spec& sp, std::string sign_prefix, std::string body, char 
     return s;
   };
   switch (align) {
-    case '<': return sign_prefix + body + fills(n);
-    case '^': return fills(n / 2) + sign_prefix + body + fills(n - n / 2);
-    case '=': return sign_prefix + fills(n) + body;
-    default: return fills(n) + sign_prefix + body;
+    case '<':
+      return sign_prefix + body + fills(n);
+    case '^':
+      return fills(n / 2) + sign_prefix + body + fills(n - n / 2);
+    case '=':
+      return sign_prefix + fills(n) + body;
+    default:
+      return fills(n) + sign_prefix + body;
   }
 }
 
@@ -137,7 +141,8 @@ Result<std::string> format_float_spec(double d, const Spec& sp) {
       if (body.find_first_of(".en") == std::string::npos) body += ".0";
     }
   } else {
-    return Status::error(std::string("Unknown format code '") + type + "' for object of type 'float'");
+    return Status::error(std::string("Unknown format code '") + type +
+                         "' for object of type 'float'");
   }
   if (sp.grouping && std::isfinite(a)) {
     const size_t dot = body.find_first_of(".e%");
@@ -166,7 +171,8 @@ Result<std::string> format_int_spec(int64_t v, const Spec& sp) {
     if (type == 'o') base = 8, prefix = "0o";
     if (type == 'b') base = 2, prefix = "0b";
     if (type != 'd' && type != 'n' && base == 10) {
-      return Status::error(std::string("Unknown format code '") + type + "' for object of type 'int'");
+      return Status::error(std::string("Unknown format code '") + type +
+                           "' for object of type 'int'");
     }
     const char* digits = type == 'X' ? "0123456789ABCDEF" : "0123456789abcdef";
     uint64_t m = mag;
@@ -226,15 +232,17 @@ Result<std::string> str_format(Interpreter& in, std::string_view fmt, const Args
       size_t idx;
       if (first.empty()) {
         if (numbering == kManual) {
-          return Status::error("cannot switch from manual field specification to automatic field "
-                               "numbering");
+          return Status::error(
+              "cannot switch from manual field specification to automatic field "
+              "numbering");
         }
         numbering = kAuto;
         idx = auto_index++;
       } else {
         if (numbering == kAuto) {
-          return Status::error("cannot switch from automatic field numbering to manual field "
-                               "specification");
+          return Status::error(
+              "cannot switch from automatic field numbering to manual field "
+              "specification");
         }
         numbering = kManual;
         idx = std::strtoull(std::string(first).c_str(), nullptr, 10);
@@ -264,8 +272,10 @@ Result<std::string> str_format(Interpreter& in, std::string_view fmt, const Args
         const std::string_view key = f.substr(i + 1, j - i - 1);
         bool digits = !key.empty();
         for (char c : key) digits = digits && c >= '0' && c <= '9';
-        Value k = digits ? Value(static_cast<int64_t>(std::strtoll(std::string(key).c_str(), nullptr, 10)))
-                         : Value(key);
+        Value k =
+            digits
+                ? Value(static_cast<int64_t>(std::strtoll(std::string(key).c_str(), nullptr, 10)))
+                : Value(key);
         auto r = in.getitem(v, k);
         if (!r.ok()) return r.status();
         v = std::move(*r);
@@ -273,7 +283,8 @@ Result<std::string> str_format(Interpreter& in, std::string_view fmt, const Args
       }
     }
     if (i < f.size() && f[i] == '!') {
-      if (i + 1 >= f.size()) return Status::error("end of string while looking for conversion specifier");
+      if (i + 1 >= f.size())
+        return Status::error("end of string while looking for conversion specifier");
       const char conv = f[i + 1];
       if (conv == 'r' || conv == 'a') {
         v = Value(repr(v));
@@ -375,12 +386,18 @@ Result<std::string> percent_format(std::string_view fmt, const Value& args) {
     sp.align = '>';
     for (; i < fmt.size(); ++i) {
       const char f = fmt[i];
-      if (f == '-') sp.align = '<';
-      else if (f == '+') sp.sign = '+';
-      else if (f == ' ') { if (sp.sign != '+') sp.sign = ' '; }
-      else if (f == '#') sp.alt = true;
-      else if (f == '0') sp.zero = true;
-      else break;
+      if (f == '-')
+        sp.align = '<';
+      else if (f == '+')
+        sp.sign = '+';
+      else if (f == ' ') {
+        if (sp.sign != '+') sp.sign = ' ';
+      } else if (f == '#')
+        sp.alt = true;
+      else if (f == '0')
+        sp.zero = true;
+      else
+        break;
     }
     while (i < fmt.size() && fmt[i] >= '0' && fmt[i] <= '9') {
       sp.width = sp.width * 10 + static_cast<size_t>(fmt[i++] - '0');
@@ -433,14 +450,15 @@ Result<std::string> percent_format(std::string_view fmt, const Value& args) {
       case 'o':
       case 'c': {
         if (!arg->is_number()) {
-          return Status::error(std::string("%") + type + " format: a real number is required, not " +
-                               type_name(*arg));
+          return Status::error(std::string("%") + type +
+                               " format: a real number is required, not " + type_name(*arg));
         }
         Spec is = sp;
         is.precision = -1;
         is.type = (type == 'i' || type == 'u') ? 'd' : type;
         is.alt = sp.alt && type != 'd';
-        auto r = format_int_spec(arg->is_float() ? static_cast<int64_t>(arg->as_float()) : arg->to_int(), is);
+        auto r = format_int_spec(
+            arg->is_float() ? static_cast<int64_t>(arg->as_float()) : arg->to_int(), is);
         if (!r.ok()) return r;
         piece = std::move(*r);
         break;

@@ -65,7 +65,9 @@ class CyclerMethod final : public Object {
  public:
   CyclerMethod(std::shared_ptr<Cycler> c, bool next) : c_(std::move(c)), next_(next) {}
   std::string_view type_name() const override { return "method"; }
-  std::string repr() const override { return next_ ? "<bound method Cycler.next>" : "<bound method Cycler.reset>"; }
+  std::string repr() const override {
+    return next_ ? "<bound method Cycler.next>" : "<bound method Cycler.reset>";
+  }
   bool callable() const override { return true; }
   Result<Value> call(Interpreter&, Args&) override {
     if (next_) return c_->next();
@@ -133,8 +135,8 @@ Result<Value> g_range(Interpreter& in, Args& args) {
   }
   if (step == 0) return Status::error("range() arg 3 must not be zero");
   // length computed in wide arithmetic: start/stop may be near the int64 limits
-  const __int128 span = step > 0 ? static_cast<__int128>(stop) - start
-                                 : static_cast<__int128>(start) - stop;
+  const __int128 span =
+      step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
   const __int128 astep = step > 0 ? step : -static_cast<__int128>(step);
   const __int128 n = span <= 0 ? 0 : (span + astep - 1) / astep;
   if (n > in.limits().max_range) {

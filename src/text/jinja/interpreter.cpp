@@ -9,8 +9,8 @@
 
 namespace minnow::text::jinja {
 
-#define JTRY(lhs, expr)                                    \
-  auto JCAT(jtry_, __LINE__) = (expr);                     \
+#define JTRY(lhs, expr)                                                   \
+  auto JCAT(jtry_, __LINE__) = (expr);                                    \
   if (!JCAT(jtry_, __LINE__).ok()) return JCAT(jtry_, __LINE__).status(); \
   lhs = std::move(JCAT(jtry_, __LINE__)).value()
 #define JCAT(a, b) JCAT2(a, b)
@@ -86,8 +86,9 @@ class LoopObject final : public Object, public std::enable_shared_from_this<Loop
   bool callable() const override { return stmt_->recursive; }
   Result<Value> call(Interpreter& in, Args& args) override {
     if (!stmt_->recursive) {
-      return Status::error("Tried to call non recursive loop. Maybe you forgot the 'recursive' "
-                           "modifier.");
+      return Status::error(
+          "Tried to call non recursive loop. Maybe you forgot the 'recursive' "
+          "modifier.");
     }
     auto scope = scope_.lock();
     if (!active_ || !scope || args.pos.size() != 1 || !args.kw.empty()) {
@@ -127,9 +128,12 @@ class LoopObject final : public Object, public std::enable_shared_from_this<Loop
 // loop.cycle / loop.changed as callables.
 class LoopMethod final : public Object {
  public:
-  LoopMethod(std::shared_ptr<LoopObject> loop, bool cycle) : loop_(std::move(loop)), cycle_(cycle) {}
+  LoopMethod(std::shared_ptr<LoopObject> loop, bool cycle)
+      : loop_(std::move(loop)), cycle_(cycle) {}
   std::string_view type_name() const override { return "method"; }
-  std::string repr() const override { return cycle_ ? "<bound method cycle>" : "<bound method changed>"; }
+  std::string repr() const override {
+    return cycle_ ? "<bound method cycle>" : "<bound method changed>";
+  }
   bool callable() const override { return true; }
   Result<Value> call(Interpreter&, Args& args) override {
     if (cycle_) {
@@ -160,12 +164,15 @@ std::optional<Value> LoopObject::attr(std::string_view name) const {
     return (*items_)[static_cast<size_t>(index0_ - 1)];
   }
   if (name == "nextitem") {
-    if (index0_ + 1 >= len) return Value::undefined(UndefinedInfo{"nextitem", "LoopContext object"});
+    if (index0_ + 1 >= len)
+      return Value::undefined(UndefinedInfo{"nextitem", "LoopContext object"});
     return (*items_)[static_cast<size_t>(index0_ + 1)];
   }
   auto self = std::const_pointer_cast<LoopObject>(shared_from_this());
-  if (name == "cycle") return Value(std::shared_ptr<Object>(std::make_shared<LoopMethod>(self, true)));
-  if (name == "changed") return Value(std::shared_ptr<Object>(std::make_shared<LoopMethod>(self, false)));
+  if (name == "cycle")
+    return Value(std::shared_ptr<Object>(std::make_shared<LoopMethod>(self, true)));
+  if (name == "changed")
+    return Value(std::shared_ptr<Object>(std::make_shared<LoopMethod>(self, false)));
   return std::nullopt;
 }
 
@@ -191,9 +198,9 @@ struct DepthGuard {
 };
 
 Value make_function(std::string name, NativeFn fn) {
-  return Value(std::shared_ptr<Object>(std::make_shared<NativeFunction>(std::move(name), std::move(fn))));
+  return Value(
+      std::shared_ptr<Object>(std::make_shared<NativeFunction>(std::move(name), std::move(fn))));
 }
-
 
 // ---- Interpreter ----
 
@@ -528,8 +535,8 @@ bool Interpreter::has_test(std::string_view name) const { return find_test(name)
 
 Result<Value> Interpreter::apply_filter(std::string_view name, const Value& input, Args& args) {
   // filters that need the template context are never folded by jinja2
-  if (folding_ && (name == "map" || name == "select" || name == "reject" ||
-                   name == "selectattr" || name == "rejectattr")) {
+  if (folding_ && (name == "map" || name == "select" || name == "reject" || name == "selectattr" ||
+                   name == "rejectattr")) {
     return Status::error("not constant");
   }
   FilterFn fn = find_filter(name);
@@ -697,8 +704,8 @@ Result<Value> Interpreter::eval_unary(const Expr& e) {
 namespace {
 
 Status type_error(std::string_view op, const Value& a, const Value& b) {
-  return Status::error("unsupported operand type(s) for " + std::string(op) + ": '" +
-                       type_name(a) + "' and '" + type_name(b) + "'");
+  return Status::error("unsupported operand type(s) for " + std::string(op) + ": '" + type_name(a) +
+                       "' and '" + type_name(b) + "'");
 }
 
 bool add_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
@@ -720,8 +727,8 @@ Result<Value> Interpreter::eval_binary_expr(const Expr& e) {
        (base.value.is_float() && std::signbit(base.value.as_float())))) {
     // jinja2 writes a folded negative constant into its generated Python without parentheses,
     // so `-2 ** n` (or `(0 - 2) ** n`) computes -(2 ** n) there; templates see that.
-    const Value magnitude = base.value.is_int() ? Value(-base.value.as_int())
-                                                : Value(-base.value.as_float());
+    const Value magnitude =
+        base.value.is_int() ? Value(-base.value.as_int()) : Value(-base.value.as_float());
     JTRY(Value r, eval_binary(Op::kPow, magnitude, b));
     if (r.is_float()) return Value(-r.as_float());
     if (r.as_int() == std::numeric_limits<int64_t>::min()) return overflow();
@@ -761,8 +768,7 @@ Result<Value> Interpreter::eval_sequence(const Expr& e) {
     JTRY(Value v, eval(*k));
     items.push_back(std::move(v));
   }
-  return e.kind == ExprKind::kList ? Value::list(std::move(items))
-                                   : Value::tuple(std::move(items));
+  return e.kind == ExprKind::kList ? Value::list(std::move(items)) : Value::tuple(std::move(items));
 }
 
 Result<Value> Interpreter::eval_dict(const Expr& e) {
@@ -839,10 +845,18 @@ Result<Value> Interpreter::eval_compare(const Expr& e) {
         static constexpr const char* kNames[] = {"==", "!=", "<", "<=", ">", ">="};
         JTRY(int c, compare(left, right, kNames[static_cast<int>(e.cmp_ops[i])]));
         switch (e.cmp_ops[i]) {
-          case CmpOp::kLt: ok = c < 0; break;
-          case CmpOp::kLe: ok = c <= 0; break;
-          case CmpOp::kGt: ok = c > 0; break;
-          default: ok = c >= 0; break;
+          case CmpOp::kLt:
+            ok = c < 0;
+            break;
+          case CmpOp::kLe:
+            ok = c <= 0;
+            break;
+          case CmpOp::kGt:
+            ok = c > 0;
+            break;
+          default:
+            ok = c >= 0;
+            break;
         }
       }
     }
@@ -851,7 +865,6 @@ Result<Value> Interpreter::eval_compare(const Expr& e) {
   }
   return Value(true);
 }
-
 
 Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
   if (a.is_undefined()) return undefined_error(a);
@@ -937,7 +950,8 @@ Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
       MINNOW_RETURN_IF_ERROR(check_items(len * static_cast<size_t>(n)));
       std::vector<Value> items;
       items.reserve(len * static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) items.insert(items.end(), seq->items().begin(), seq->items().end());
+      for (int64_t i = 0; i < n; ++i)
+        items.insert(items.end(), seq->items().begin(), seq->items().end());
       return seq->is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
     }
     case Op::kDiv: {
@@ -998,7 +1012,8 @@ Result<Value> Interpreter::eval_binary(Op op, const Value& a, const Value& b) {
       const double x = a.to_double(), y = b.to_double();
       if (x == 0.0 && y < 0) return Status::error("0.0 cannot be raised to a negative power");
       if (x < 0 && std::isfinite(y) && std::floor(y) != y) {
-        return Status::error("complex numbers (negative base, fractional exponent) are not supported");
+        return Status::error(
+            "complex numbers (negative base, fractional exponent) are not supported");
       }
       const double r = std::pow(x, y);
       if (std::isinf(r) && std::isfinite(x) && std::isfinite(y)) {
@@ -1043,9 +1058,8 @@ Status Interpreter::assign(const Target& t, const Value& v) {
                          ")");
   }
   if (parts.size() < t.items.size()) {
-    return Status::error("not enough values to unpack (expected " +
-                         std::to_string(t.items.size()) + ", got " +
-                         std::to_string(parts.size()) + ")");
+    return Status::error("not enough values to unpack (expected " + std::to_string(t.items.size()) +
+                         ", got " + std::to_string(parts.size()) + ")");
   }
   for (size_t i = 0; i < parts.size(); ++i) MINNOW_RETURN_IF_ERROR(assign(t.items[i], parts[i]));
   return Status();

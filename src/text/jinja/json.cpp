@@ -24,13 +24,27 @@ void append_json_string(std::string& out, std::string_view s, bool ensure_ascii)
     for (char ch : s) {
       const auto c = static_cast<unsigned char>(ch);
       switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        case '\b': out += "\\b"; break;
-        case '\f': out += "\\f"; break;
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
         default:
           if (c < 0x20) {
             escape_u(c);
@@ -117,11 +131,21 @@ class JsonWriter {
         for (const auto& [k, val] : d.entries()) {
           std::string key;
           switch (k.kind()) {
-            case Kind::kString: key = k.as_string(); break;
-            case Kind::kInt: key = std::to_string(k.as_int()); break;
-            case Kind::kBool: key = k.as_bool() ? "true" : "false"; break;
-            case Kind::kNone: key = "null"; break;
-            case Kind::kFloat: key = json_float(k.as_float()); break;
+            case Kind::kString:
+              key = k.as_string();
+              break;
+            case Kind::kInt:
+              key = std::to_string(k.as_int());
+              break;
+            case Kind::kBool:
+              key = k.as_bool() ? "true" : "false";
+              break;
+            case Kind::kNone:
+              key = "null";
+              break;
+            case Kind::kFloat:
+              key = json_float(k.as_float());
+              break;
             default:
               return Status::error("keys must be str, int, float, bool or None, not " +
                                    type_name(k));

@@ -68,9 +68,7 @@ bool starts_with(std::string_view s, size_t pos, std::string_view prefix) {
 }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool is_name_char(char c) { return is_name_start(c) || is_digit(c); }
 
 // Digits possibly separated by single underscores ("1_000"): returns end or pos if none.
@@ -110,9 +108,7 @@ size_t scan_float(std::string_view s, size_t pos) {
   return frac_end > p ? frac_end : pos;
 }
 
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 // jinja2's integer_re: 0b.., 0o.., 0x.., [1-9](_?\d)*, 0(_?0)*. Returns end, sets base.
 size_t scan_int(std::string_view s, size_t pos, int* base) {
@@ -164,12 +160,12 @@ struct OpSpelling {
 };
 // Longest first, as jinja2 sorts its operator regex.
 constexpr OpSpelling kOps[] = {
-    {"//", Op::kFloorDiv}, {"**", Op::kPow}, {"==", Op::kEq},      {"!=", Op::kNe},
-    {">=", Op::kGe},       {"<=", Op::kLe},  {"+", Op::kAdd},      {"-", Op::kSub},
-    {"/", Op::kDiv},       {"*", Op::kMul},  {"%", Op::kMod},      {"~", Op::kTilde},
-    {"[", Op::kLBracket},  {"]", Op::kRBracket}, {"(", Op::kLParen}, {")", Op::kRParen},
-    {"{", Op::kLBrace},    {"}", Op::kRBrace},   {">", Op::kGt},     {"<", Op::kLt},
-    {"=", Op::kAssign},    {".", Op::kDot},      {":", Op::kColon},  {"|", Op::kPipe},
+    {"//", Op::kFloorDiv}, {"**", Op::kPow},      {"==", Op::kEq},    {"!=", Op::kNe},
+    {">=", Op::kGe},       {"<=", Op::kLe},       {"+", Op::kAdd},    {"-", Op::kSub},
+    {"/", Op::kDiv},       {"*", Op::kMul},       {"%", Op::kMod},    {"~", Op::kTilde},
+    {"[", Op::kLBracket},  {"]", Op::kRBracket},  {"(", Op::kLParen}, {")", Op::kRParen},
+    {"{", Op::kLBrace},    {"}", Op::kRBrace},    {">", Op::kGt},     {"<", Op::kLt},
+    {"=", Op::kAssign},    {".", Op::kDot},       {":", Op::kColon},  {"|", Op::kPipe},
     {",", Op::kComma},     {";", Op::kSemicolon},
 };
 
@@ -469,22 +465,44 @@ class Lexer {
       const char e = s_[p + 1];
       p += 2;
       switch (e) {
-        case '\n': break;
-        case '\\': out.push_back('\\'); break;
-        case '\'': out.push_back('\''); break;
-        case '"': out.push_back('"'); break;
-        case 'a': out.push_back('\a'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
-        case 'v': out.push_back('\v'); break;
+        case '\n':
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '\'':
+          out.push_back('\'');
+          break;
+        case '"':
+          out.push_back('"');
+          break;
+        case 'a':
+          out.push_back('\a');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'v':
+          out.push_back('\v');
+          break;
         case 'x':
         case 'u':
         case 'U': {
           const size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-          if (p + n > s_.size()) return error(p - 2, "truncated \\" + std::string(1, e) + " escape");
+          if (p + n > s_.size())
+            return error(p - 2, "truncated \\" + std::string(1, e) + " escape");
           uint32_t v = 0;
           for (size_t k = 0; k < n; ++k) {
             const char h = s_[p + k];

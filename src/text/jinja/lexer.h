@@ -27,9 +27,32 @@ enum class TokenType : uint8_t {
 };
 
 enum class Op : uint8_t {
-  kAdd, kSub, kDiv, kFloorDiv, kMul, kMod, kPow, kTilde,
-  kLBracket, kRBracket, kLParen, kRParen, kLBrace, kRBrace,
-  kEq, kNe, kGt, kGe, kLt, kLe, kAssign, kDot, kColon, kPipe, kComma, kSemicolon,
+  kAdd,
+  kSub,
+  kDiv,
+  kFloorDiv,
+  kMul,
+  kMod,
+  kPow,
+  kTilde,
+  kLBracket,
+  kRBracket,
+  kLParen,
+  kRParen,
+  kLBrace,
+  kRBrace,
+  kEq,
+  kNe,
+  kGt,
+  kGe,
+  kLt,
+  kLe,
+  kAssign,
+  kDot,
+  kColon,
+  kPipe,
+  kComma,
+  kSemicolon,
 };
 
 struct Token {

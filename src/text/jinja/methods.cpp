@@ -28,9 +28,9 @@ class BoundMethod final : public Object {
   MethodFn fn_;
 };
 
-#define BIND(var, fn, ...)                     \
+#define BIND(var, fn, ...)                      \
   auto var##_r = bind(args, {__VA_ARGS__}, fn); \
-  if (!var##_r.ok()) return var##_r.status(); \
+  if (!var##_r.ok()) return var##_r.status();   \
   const Bound& var = *var##_r
 
 const std::string& str(const Value& self) { return self.as_string(); }
@@ -45,9 +45,15 @@ Result<Value> strip_impl(const Value& self, Args& args, bool left, bool right, c
   }
   return Value(py_strip(str(self), nullptr, left, right));
 }
-Result<Value> m_strip(Interpreter&, const Value& s, Args& a) { return strip_impl(s, a, true, true, "strip"); }
-Result<Value> m_lstrip(Interpreter&, const Value& s, Args& a) { return strip_impl(s, a, true, false, "lstrip"); }
-Result<Value> m_rstrip(Interpreter&, const Value& s, Args& a) { return strip_impl(s, a, false, true, "rstrip"); }
+Result<Value> m_strip(Interpreter&, const Value& s, Args& a) {
+  return strip_impl(s, a, true, true, "strip");
+}
+Result<Value> m_lstrip(Interpreter&, const Value& s, Args& a) {
+  return strip_impl(s, a, true, false, "lstrip");
+}
+Result<Value> m_rstrip(Interpreter&, const Value& s, Args& a) {
+  return strip_impl(s, a, false, true, "rstrip");
+}
 
 Result<Value> affix_impl(const Value& self, Args& args, bool prefix) {
   const char* fn = prefix ? "startswith" : "endswith";
@@ -109,13 +115,15 @@ std::vector<Value> split_ws(std::string_view s, int64_t maxsplit, bool from_righ
   }
   std::vector<Value> out;
   if (maxsplit < 0 || static_cast<size_t>(maxsplit) + 1 >= words.size()) {
-    for (auto [a, b] : words) out.emplace_back(utf8_encode(std::u32string_view(cps).substr(a, b - a)));
+    for (auto [a, b] : words)
+      out.emplace_back(utf8_encode(std::u32string_view(cps).substr(a, b - a)));
     return out;
   }
   const size_t m = static_cast<size_t>(maxsplit);
   if (!from_right) {
     for (size_t k = 0; k < m; ++k) {
-      out.emplace_back(utf8_encode(std::u32string_view(cps).substr(words[k].first, words[k].second - words[k].first)));
+      out.emplace_back(utf8_encode(
+          std::u32string_view(cps).substr(words[k].first, words[k].second - words[k].first)));
     }
     // the remainder is the rest of the string, trailing whitespace included
     out.emplace_back(utf8_encode(std::u32string_view(cps).substr(words[m].first)));
@@ -124,7 +132,8 @@ std::vector<Value> split_ws(std::string_view s, int64_t maxsplit, bool from_righ
     // the remainder is the start of the string, leading whitespace included
     out.emplace_back(utf8_encode(std::u32string_view(cps).substr(0, words[first_kept - 1].second)));
     for (size_t k = first_kept; k < words.size(); ++k) {
-      out.emplace_back(utf8_encode(std::u32string_view(cps).substr(words[k].first, words[k].second - words[k].first)));
+      out.emplace_back(utf8_encode(
+          std::u32string_view(cps).substr(words[k].first, words[k].second - words[k].first)));
     }
   }
   return out;
@@ -138,7 +147,8 @@ Result<Value> split_impl(Interpreter& in, const Value& self, Args& args, bool fr
   const std::string& s = str(self);
   MINNOW_RETURN_IF_ERROR(in.check_items(s.size()));
   if (!b.has(0) || b.get(0)->is_none()) return Value::list(split_ws(s, *maxsplit, from_right));
-  if (!b.get(0)->is_string()) return Status::error("must be str or None, not " + type_name(*b.get(0)));
+  if (!b.get(0)->is_string())
+    return Status::error("must be str or None, not " + type_name(*b.get(0)));
   const std::string& sep = b.get(0)->as_string();
   if (sep.empty()) return Status::error("empty separator");
   std::vector<Value> parts;
@@ -167,12 +177,16 @@ Result<Value> split_impl(Interpreter& in, const Value& self, Args& args, bool fr
   }
   return Value::list(std::move(parts));
 }
-Result<Value> m_split(Interpreter& in, const Value& s, Args& a) { return split_impl(in, s, a, false); }
-Result<Value> m_rsplit(Interpreter& in, const Value& s, Args& a) { return split_impl(in, s, a, true); }
+Result<Value> m_split(Interpreter& in, const Value& s, Args& a) {
+  return split_impl(in, s, a, false);
+}
+Result<Value> m_rsplit(Interpreter& in, const Value& s, Args& a) {
+  return split_impl(in, s, a, true);
+}
 
 bool is_line_break(char32_t c) {
-  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D ||
-         c == 0x1E || c == 0x85 || c == 0x2028 || c == 0x2029;
+  return c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || c == 0x1C || c == 0x1D || c == 0x1E ||
+         c == 0x85 || c == 0x2028 || c == 0x2029;
 }
 
 Result<Value> m_splitlines(Interpreter&, const Value& self, Args& args) {
@@ -294,7 +308,8 @@ int64_t cp_find(const std::string& s, const std::string& sub, bool from_right) {
   return static_cast<int64_t>(utf8_length(std::string_view(s).substr(0, f)));
 }
 
-Result<Value> find_impl(const Value& self, Args& args, bool from_right, bool raise, const char* fn) {
+Result<Value> find_impl(const Value& self, Args& args, bool from_right, bool raise,
+                        const char* fn) {
   BIND(b, fn, "sub");
   auto sub = arg_str(b.get(0), "", std::string(fn) + "() argument");
   if (!sub.ok()) return sub.status();
@@ -302,10 +317,18 @@ Result<Value> find_impl(const Value& self, Args& args, bool from_right, bool rai
   if (i < 0 && raise) return Status::error("substring not found");
   return Value(i);
 }
-Result<Value> m_find(Interpreter&, const Value& s, Args& a) { return find_impl(s, a, false, false, "find"); }
-Result<Value> m_rfind(Interpreter&, const Value& s, Args& a) { return find_impl(s, a, true, false, "rfind"); }
-Result<Value> m_index(Interpreter&, const Value& s, Args& a) { return find_impl(s, a, false, true, "index"); }
-Result<Value> m_rindex(Interpreter&, const Value& s, Args& a) { return find_impl(s, a, true, true, "rindex"); }
+Result<Value> m_find(Interpreter&, const Value& s, Args& a) {
+  return find_impl(s, a, false, false, "find");
+}
+Result<Value> m_rfind(Interpreter&, const Value& s, Args& a) {
+  return find_impl(s, a, true, false, "rfind");
+}
+Result<Value> m_index(Interpreter&, const Value& s, Args& a) {
+  return find_impl(s, a, false, true, "index");
+}
+Result<Value> m_rindex(Interpreter&, const Value& s, Args& a) {
+  return find_impl(s, a, true, true, "rindex");
+}
 
 Result<Value> m_count(Interpreter&, const Value& self, Args& args) {
   BIND(b, "count", "sub");
@@ -371,7 +394,8 @@ Result<Value> justify(Interpreter& in, const Value& self, Args& args, char how, 
   if (!width.ok()) return width.status();
   auto fill = arg_str(b.get(1), " ", "fillchar");
   if (!fill.ok()) return fill.status();
-  if (utf8_length(*fill) != 1) return Status::error("The fill character must be exactly one character long");
+  if (utf8_length(*fill) != 1)
+    return Status::error("The fill character must be exactly one character long");
   const std::string& s = str(self);
   const int64_t len = static_cast<int64_t>(utf8_length(s));
   if (*width <= len) return self;
@@ -389,9 +413,15 @@ Result<Value> justify(Interpreter& in, const Value& self, Args& args, char how, 
   const size_t left = n / 2 + (n & static_cast<size_t>(*width) & 1);
   return Value(fills(left) + s + fills(n - left));
 }
-Result<Value> m_center(Interpreter& in, const Value& s, Args& a) { return justify(in, s, a, '^', "center"); }
-Result<Value> m_ljust(Interpreter& in, const Value& s, Args& a) { return justify(in, s, a, '<', "ljust"); }
-Result<Value> m_rjust(Interpreter& in, const Value& s, Args& a) { return justify(in, s, a, '>', "rjust"); }
+Result<Value> m_center(Interpreter& in, const Value& s, Args& a) {
+  return justify(in, s, a, '^', "center");
+}
+Result<Value> m_ljust(Interpreter& in, const Value& s, Args& a) {
+  return justify(in, s, a, '<', "ljust");
+}
+Result<Value> m_rjust(Interpreter& in, const Value& s, Args& a) {
+  return justify(in, s, a, '>', "rjust");
+}
 
 Result<Value> m_zfill(Interpreter& in, const Value& self, Args& args) {
   BIND(b, "zfill", "width");
@@ -416,8 +446,12 @@ Result<Value> affix_remove(const Value& self, Args& args, bool prefix) {
   if (!prefix && s.ends_with(*a)) return Value(s.substr(0, s.size() - a->size()));
   return self;
 }
-Result<Value> m_removeprefix(Interpreter&, const Value& s, Args& a) { return affix_remove(s, a, true); }
-Result<Value> m_removesuffix(Interpreter&, const Value& s, Args& a) { return affix_remove(s, a, false); }
+Result<Value> m_removeprefix(Interpreter&, const Value& s, Args& a) {
+  return affix_remove(s, a, true);
+}
+Result<Value> m_removesuffix(Interpreter&, const Value& s, Args& a) {
+  return affix_remove(s, a, false);
+}
 
 Result<Value> partition_impl(const Value& self, Args& args, bool from_right) {
   BIND(b, from_right ? "rpartition" : "partition", "sep");
@@ -432,8 +466,12 @@ Result<Value> partition_impl(const Value& self, Args& args, bool from_right) {
   }
   return Value::tuple({Value(s.substr(0, f)), Value(*sep), Value(s.substr(f + sep->size()))});
 }
-Result<Value> m_partition(Interpreter&, const Value& s, Args& a) { return partition_impl(s, a, false); }
-Result<Value> m_rpartition(Interpreter&, const Value& s, Args& a) { return partition_impl(s, a, true); }
+Result<Value> m_partition(Interpreter&, const Value& s, Args& a) {
+  return partition_impl(s, a, false);
+}
+Result<Value> m_rpartition(Interpreter&, const Value& s, Args& a) {
+  return partition_impl(s, a, true);
+}
 
 // ---- dict ----
 
@@ -493,38 +531,56 @@ struct MethodEntry {
 };
 
 constexpr MethodEntry kStrMethods[] = {
-    {"strip", m_strip},           {"lstrip", m_lstrip},
-    {"rstrip", m_rstrip},         {"startswith", m_startswith},
-    {"endswith", m_endswith},     {"split", m_split},
-    {"rsplit", m_rsplit},         {"splitlines", m_splitlines},
-    {"replace", m_replace},       {"upper", m_upper},
-    {"lower", m_lower},           {"casefold", m_lower},
-    {"title", m_title},           {"capitalize", m_capitalize},
-    {"swapcase", m_swapcase},     {"find", m_find},
-    {"rfind", m_rfind},           {"index", m_index},
-    {"rindex", m_rindex},         {"count", m_count},
-    {"join", m_join},             {"isdigit", all_of<py_isdigit>},
-    {"isdecimal", all_of<py_isdigit>}, {"isnumeric", all_of<py_isdigit>},
-    {"isalpha", all_of<py_isalpha>}, {"isalnum", all_of<py_isalnum>},
-    {"isspace", all_of<py_isspace>}, {"isupper", m_isupper},
-    {"islower", m_islower},       {"format", m_format},
-    {"center", m_center},         {"ljust", m_ljust},
-    {"rjust", m_rjust},           {"zfill", m_zfill},
-    {"removeprefix", m_removeprefix}, {"removesuffix", m_removesuffix},
-    {"partition", m_partition},   {"rpartition", m_rpartition},
+    {"strip", m_strip},
+    {"lstrip", m_lstrip},
+    {"rstrip", m_rstrip},
+    {"startswith", m_startswith},
+    {"endswith", m_endswith},
+    {"split", m_split},
+    {"rsplit", m_rsplit},
+    {"splitlines", m_splitlines},
+    {"replace", m_replace},
+    {"upper", m_upper},
+    {"lower", m_lower},
+    {"casefold", m_lower},
+    {"title", m_title},
+    {"capitalize", m_capitalize},
+    {"swapcase", m_swapcase},
+    {"find", m_find},
+    {"rfind", m_rfind},
+    {"index", m_index},
+    {"rindex", m_rindex},
+    {"count", m_count},
+    {"join", m_join},
+    {"isdigit", all_of<py_isdigit>},
+    {"isdecimal", all_of<py_isdigit>},
+    {"isnumeric", all_of<py_isdigit>},
+    {"isalpha", all_of<py_isalpha>},
+    {"isalnum", all_of<py_isalnum>},
+    {"isspace", all_of<py_isspace>},
+    {"isupper", m_isupper},
+    {"islower", m_islower},
+    {"format", m_format},
+    {"center", m_center},
+    {"ljust", m_ljust},
+    {"rjust", m_rjust},
+    {"zfill", m_zfill},
+    {"removeprefix", m_removeprefix},
+    {"removesuffix", m_removesuffix},
+    {"partition", m_partition},
+    {"rpartition", m_rpartition},
 };
 
 constexpr MethodEntry kDictMethods[] = {
-    {"keys", m_keys},   {"values", m_values},  {"items", m_items},    {"get", m_get},
-    {"copy", m_copy},   {"pop", nullptr},      {"popitem", nullptr},  {"setdefault", nullptr},
+    {"keys", m_keys},    {"values", m_values}, {"items", m_items},   {"get", m_get},
+    {"copy", m_copy},    {"pop", nullptr},     {"popitem", nullptr}, {"setdefault", nullptr},
     {"update", nullptr}, {"clear", nullptr},
 };
 
 constexpr MethodEntry kListMethods[] = {
-    {"count", m_list_count}, {"index", m_list_index}, {"copy", m_copy},
-    {"append", nullptr},     {"extend", nullptr},     {"insert", nullptr},
-    {"pop", nullptr},        {"remove", nullptr},     {"reverse", nullptr},
-    {"sort", nullptr},       {"clear", nullptr},
+    {"count", m_list_count}, {"index", m_list_index}, {"copy", m_copy},   {"append", nullptr},
+    {"extend", nullptr},     {"insert", nullptr},     {"pop", nullptr},   {"remove", nullptr},
+    {"reverse", nullptr},    {"sort", nullptr},       {"clear", nullptr},
 };
 
 constexpr MethodEntry kTupleMethods[] = {
@@ -552,7 +608,8 @@ MethodAccess find_method(const Value& self, std::string_view name, MethodFn* fn)
     case Kind::kDict:
       return lookup_in(kDictMethods, name, fn);
     case Kind::kList:
-      return self.is_tuple() ? lookup_in(kTupleMethods, name, fn) : lookup_in(kListMethods, name, fn);
+      return self.is_tuple() ? lookup_in(kTupleMethods, name, fn)
+                             : lookup_in(kListMethods, name, fn);
     default:
       return MethodAccess::kNone;
   }

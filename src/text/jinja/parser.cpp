@@ -8,31 +8,41 @@ namespace minnow::text::jinja {
 
 namespace {
 
-#define PARSE_TRY(x) \
-  do {               \
+#define PARSE_TRY(x)     \
+  do {                   \
     if (!(x)) return {}; \
   } while (0)
 
 std::string describe(const Token& t) {
   switch (t.type) {
-    case TokenType::kData: return "template data";
-    case TokenType::kVarBegin: return "'{{'";
-    case TokenType::kVarEnd: return "end of print statement '}}'";
-    case TokenType::kBlockBegin: return "'{%'";
-    case TokenType::kBlockEnd: return "end of statement block '%}'";
-    case TokenType::kName: return "'" + t.text + "'";
-    case TokenType::kString: return "string literal";
-    case TokenType::kInt: return "integer literal";
-    case TokenType::kFloat: return "float literal";
-    case TokenType::kOp: return "'" + std::string(op_text(t.op)) + "'";
-    case TokenType::kEof: return "end of template";
+    case TokenType::kData:
+      return "template data";
+    case TokenType::kVarBegin:
+      return "'{{'";
+    case TokenType::kVarEnd:
+      return "end of print statement '}}'";
+    case TokenType::kBlockBegin:
+      return "'{%'";
+    case TokenType::kBlockEnd:
+      return "end of statement block '%}'";
+    case TokenType::kName:
+      return "'" + t.text + "'";
+    case TokenType::kString:
+      return "string literal";
+    case TokenType::kInt:
+      return "integer literal";
+    case TokenType::kFloat:
+      return "float literal";
+    case TokenType::kOp:
+      return "'" + std::string(op_text(t.op)) + "'";
+    case TokenType::kEof:
+      return "end of template";
   }
   return "token";
 }
 
 bool is_const_name(const std::string& n) {
-  return n == "true" || n == "false" || n == "none" || n == "True" || n == "False" ||
-         n == "None";
+  return n == "true" || n == "false" || n == "none" || n == "True" || n == "False" || n == "None";
 }
 
 class Parser {
@@ -118,8 +128,8 @@ class Parser {
     }
     e->depth = d + 1;
     if (e->depth > static_cast<uint32_t>(max_nesting_)) {
-      fail(e->offset, "expression nested too deeply (more than " + std::to_string(max_nesting_) +
-                          " levels)");
+      fail(e->offset,
+           "expression nested too deeply (more than " + std::to_string(max_nesting_) + " levels)");
       return nullptr;
     }
     return e;
@@ -172,8 +182,7 @@ class Parser {
             want += "'" + std::string(e) + "'";
           }
           return fail(open_off, "unexpected end of template: the '" + std::string(open_tag) +
-                                    "' tag opened here is never closed (looking for " + want +
-                                    ")");
+                                    "' tag opened here is never closed (looking for " + want + ")");
         }
         default:
           return fail_here("unexpected " + describe(t));
@@ -237,7 +246,8 @@ class Parser {
       return std::make_unique<Stmt>(name == "break" ? StmtKind::kBreak : StmtKind::kContinue, off);
     }
     if (name == "include" || name == "extends" || name == "import" || name == "from") {
-      fail(off, "'" + name + "' is not supported: a sandboxed template cannot load other templates");
+      fail(off,
+           "'" + name + "' is not supported: a sandboxed template cannot load other templates");
       return nullptr;
     }
     fail(off, "unknown tag '" + name + "'");
@@ -1014,8 +1024,8 @@ class Parser {
     } else {
       const Token& t = cur();
       const bool starts_arg =
-          t.type == TokenType::kName || t.type == TokenType::kString ||
-          t.type == TokenType::kInt || t.type == TokenType::kFloat ||
+          t.type == TokenType::kName || t.type == TokenType::kString || t.type == TokenType::kInt ||
+          t.type == TokenType::kFloat ||
           (t.type == TokenType::kOp && (t.op == Op::kLBracket || t.op == Op::kLBrace));
       if (starts_arg && !is_name("else") && !is_name("or") && !is_name("and")) {
         if (is_name("is")) {

@@ -47,7 +47,8 @@ Status check_names(std::string_view src, const Body& body, bool soft) {
         MINNOW_RETURN_IF_ERROR(check_names(src, s->else_body, false));
         break;
       case StmtKind::kWith:
-        for (const auto& v : s->with_values) MINNOW_RETURN_IF_ERROR(check_names(src, v.get(), soft));
+        for (const auto& v : s->with_values)
+          MINNOW_RETURN_IF_ERROR(check_names(src, v.get(), soft));
         MINNOW_RETURN_IF_ERROR(check_names(src, s->body, false));
         break;
       case StmtKind::kCallBlock:
@@ -56,11 +57,11 @@ Status check_names(std::string_view src, const Body& body, bool soft) {
         MINNOW_RETURN_IF_ERROR(check_names(src, s->body, false));
         break;
       default:  // output, set: this frame; macro, set/filter blocks, generation: a new frame
-        MINNOW_RETURN_IF_ERROR(check_names(src, s->expr.get(), s->kind == StmtKind::kOutput ||
-                                                                       s->kind == StmtKind::kSet ||
-                                                                       s->kind == StmtKind::kSetNs
-                                                                   ? soft
-                                                                   : false));
+        MINNOW_RETURN_IF_ERROR(check_names(
+            src, s->expr.get(),
+            s->kind == StmtKind::kOutput || s->kind == StmtKind::kSet || s->kind == StmtKind::kSetNs
+                ? soft
+                : false));
         for (const auto& d : s->defaults) MINNOW_RETURN_IF_ERROR(check_names(src, d.get(), false));
         MINNOW_RETURN_IF_ERROR(check_names(src, s->body, false));
     }

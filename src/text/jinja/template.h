@@ -40,15 +40,15 @@ inline constexpr size_t kStackScale = 1;
 #endif
 
 struct Limits {
-  size_t max_output_bytes = 32u << 20;   // any one rendered string (output, macro result...)
-  size_t max_items = 1u << 20;           // elements one operation may build (list * n, ...)
-  int64_t max_range = 100000;            // range() length, as jinja2's sandbox MAX_RANGE
-  int64_t max_loop_iterations = 1000000; // for-loop iterations over the whole render
-  int64_t max_steps = 20000000;          // evaluated nodes over the whole render (a time bound)
-  int max_depth = 400;                   // evaluation recursion (expressions, blocks, calls)
-  int max_call_depth = 100;              // nested macro calls
-  int max_nesting = 100;                 // parse-time nesting of blocks and expressions
-  uint32_t max_value_depth = 128;        // list/dict nesting a namespace may store
+  size_t max_output_bytes = 32u << 20;    // any one rendered string (output, macro result...)
+  size_t max_items = 1u << 20;            // elements one operation may build (list * n, ...)
+  int64_t max_range = 100000;             // range() length, as jinja2's sandbox MAX_RANGE
+  int64_t max_loop_iterations = 1000000;  // for-loop iterations over the whole render
+  int64_t max_steps = 20000000;           // evaluated nodes over the whole render (a time bound)
+  int max_depth = 400;                    // evaluation recursion (expressions, blocks, calls)
+  int max_call_depth = 100;               // nested macro calls
+  int max_nesting = 100;                  // parse-time nesting of blocks and expressions
+  uint32_t max_value_depth = 128;         // list/dict nesting a namespace may store
   // Stack the evaluator may use below render()'s frame: a backstop under the depth limits, so
   // render() is safe on any thread with 1 MiB of stack (4 MiB in sanitizer builds). The other
   // limits alone stay within about 500 KiB in a release build.

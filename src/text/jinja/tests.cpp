@@ -20,10 +20,10 @@ Status no_arg(const Args& args, const char* test) {
   return Status();
 }
 
-#define SIMPLE_TEST(fname, label, expr)                               \
+#define SIMPLE_TEST(fname, label, expr)                                           \
   Result<bool> fname(Interpreter&, [[maybe_unused]] const Value& v, Args& args) { \
-    MINNOW_RETURN_IF_ERROR(no_arg(args, label));                      \
-    return (expr);                                                    \
+    MINNOW_RETURN_IF_ERROR(no_arg(args, label));                                  \
+    return (expr);                                                                \
   }
 
 SIMPLE_TEST(t_defined, "defined", !v.is_undefined())
@@ -46,8 +46,7 @@ SIMPLE_TEST(t_iterable, "iterable",
 SIMPLE_TEST(t_sequence, "sequence",
             v.is_string() || v.is_list() || v.is_dict() || v.is_undefined() ||
                 (v.is_object() && v.as_object().type_name() == "range"))
-SIMPLE_TEST(t_callable, "callable",
-            v.is_undefined() || (v.is_object() && v.as_object().callable()))
+SIMPLE_TEST(t_callable, "callable", v.is_undefined() || (v.is_object() && v.as_object().callable()))
 SIMPLE_TEST(t_escaped, "escaped", false)
 
 Result<bool> t_lower(Interpreter&, const Value& v, Args& args) {
@@ -117,10 +116,14 @@ Result<bool> t_order(Interpreter&, const Value& v, Args& args) {
   auto c = compare(v, **a, kNames[kOp]);
   if (!c.ok()) return c.status();
   switch (kOp) {
-    case 0: return *c < 0;
-    case 1: return *c <= 0;
-    case 2: return *c > 0;
-    default: return *c >= 0;
+    case 0:
+      return *c < 0;
+    case 1:
+      return *c <= 0;
+    case 2:
+      return *c > 0;
+    default:
+      return *c >= 0;
   }
 }
 
@@ -170,19 +173,45 @@ struct TestEntry {
 };
 
 constexpr TestEntry kTests[] = {
-    {"defined", t_defined},   {"undefined", t_undefined}, {"none", t_none},
-    {"boolean", t_boolean},   {"true", t_true},           {"false", t_false},
-    {"integer", t_integer},   {"float", t_float},         {"number", t_number},
-    {"string", t_string},     {"mapping", t_mapping},     {"iterable", t_iterable},
-    {"sequence", t_sequence}, {"callable", t_callable},   {"escaped", t_escaped},
-    {"lower", t_lower},       {"upper", t_upper},         {"odd", t_odd},
-    {"even", t_even},         {"divisibleby", t_divisibleby}, {"eq", t_eq},
-    {"equalto", t_eq},        {"==", t_eq},               {"ne", t_ne},
-    {"!=", t_ne},             {"lt", t_order<0>},         {"lessthan", t_order<0>},
-    {"<", t_order<0>},        {"le", t_order<1>},         {"<=", t_order<1>},
-    {"gt", t_order<2>},       {"greaterthan", t_order<2>}, {">", t_order<2>},
-    {"ge", t_order<3>},       {">=", t_order<3>},         {"in", t_in},
-    {"sameas", t_sameas},     {"filter", t_filter},       {"test", t_test},
+    {"defined", t_defined},
+    {"undefined", t_undefined},
+    {"none", t_none},
+    {"boolean", t_boolean},
+    {"true", t_true},
+    {"false", t_false},
+    {"integer", t_integer},
+    {"float", t_float},
+    {"number", t_number},
+    {"string", t_string},
+    {"mapping", t_mapping},
+    {"iterable", t_iterable},
+    {"sequence", t_sequence},
+    {"callable", t_callable},
+    {"escaped", t_escaped},
+    {"lower", t_lower},
+    {"upper", t_upper},
+    {"odd", t_odd},
+    {"even", t_even},
+    {"divisibleby", t_divisibleby},
+    {"eq", t_eq},
+    {"equalto", t_eq},
+    {"==", t_eq},
+    {"ne", t_ne},
+    {"!=", t_ne},
+    {"lt", t_order<0>},
+    {"lessthan", t_order<0>},
+    {"<", t_order<0>},
+    {"le", t_order<1>},
+    {"<=", t_order<1>},
+    {"gt", t_order<2>},
+    {"greaterthan", t_order<2>},
+    {">", t_order<2>},
+    {"ge", t_order<3>},
+    {">=", t_order<3>},
+    {"in", t_in},
+    {"sameas", t_sameas},
+    {"filter", t_filter},
+    {"test", t_test},
 };
 
 }  // namespace

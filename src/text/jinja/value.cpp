@@ -126,12 +126,18 @@ Value Sequence::range(int64_t start, int64_t stop, int64_t step, std::vector<Val
 
 std::string_view Sequence::type_name() const {
   switch (type_) {
-    case Type::kGenerator: return "generator";
-    case Type::kIterator: return "list_reverseiterator";
-    case Type::kDictKeys: return "dict_keys";
-    case Type::kDictValues: return "dict_values";
-    case Type::kDictItems: return "dict_items";
-    case Type::kRange: return "range";
+    case Type::kGenerator:
+      return "generator";
+    case Type::kIterator:
+      return "list_reverseiterator";
+    case Type::kDictKeys:
+      return "dict_keys";
+    case Type::kDictValues:
+      return "dict_values";
+    case Type::kDictItems:
+      return "dict_items";
+    case Type::kRange:
+      return "range";
   }
   return "iterator";
 }
@@ -509,9 +515,9 @@ Result<std::string> hash_key(const Value& v) {
       return Status::error("unhashable type: 'dict'");
     case Kind::kObject: {
       if (auto* seq = dynamic_cast<const Sequence*>(&v.as_object());
-          seq && (seq->type() == Sequence::Type::kDictKeys ||
-                  seq->type() == Sequence::Type::kDictValues ||
-                  seq->type() == Sequence::Type::kDictItems)) {
+          seq &&
+          (seq->type() == Sequence::Type::kDictKeys || seq->type() == Sequence::Type::kDictValues ||
+           seq->type() == Sequence::Type::kDictItems)) {
         return Status::error("unhashable type: '" + std::string(seq->type_name()) + "'");
       }
       char buf[32];
@@ -526,8 +532,7 @@ std::string undefined_message(const Value& v) {
   const UndefinedInfo* info = v.is_undefined() ? v.undefined_info() : nullptr;
   if (!info) return "value is undefined";
   if (info->unsafe) {
-    return "access to attribute " + repr_string(info->name) + " of " + info->owner +
-           " is unsafe.";
+    return "access to attribute " + repr_string(info->name) + " of " + info->owner + " is unsafe.";
   }
   if (info->owner.empty()) return repr_string(info->name) + " is undefined";
   if (info->key_is_element) return info->owner + " has no element " + info->name;

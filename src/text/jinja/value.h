@@ -25,7 +25,17 @@ class Dict;
 class Object;
 class Interpreter;
 
-enum class Kind : uint8_t { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kObject };
+enum class Kind : uint8_t {
+  kUndefined,
+  kNone,
+  kBool,
+  kInt,
+  kFloat,
+  kString,
+  kList,
+  kDict,
+  kObject
+};
 
 struct List {
   std::vector<Value> items;
@@ -35,25 +45,25 @@ struct List {
 
 // What an Undefined remembers for its error message, like jinja2's Undefined(obj, name, hint).
 struct UndefinedInfo {
-  std::string name;          // the missing name / attribute / key (repr'd in messages)
-  std::string owner;         // "dict object", "None"... empty for a plain missing variable
+  std::string name;             // the missing name / attribute / key (repr'd in messages)
+  std::string owner;            // "dict object", "None"... empty for a plain missing variable
   bool key_is_element = false;  // a non-string subscript: "has no element 0"
-  bool unsafe = false;       // sandbox refusal: using it is a security error
+  bool unsafe = false;          // sandbox refusal: using it is a security error
 };
 
 class Value {
  public:
-  Value() = default;  // Undefined with no name
-  Value(bool b) : v_(b) {}                          // NOLINT: implicit on purpose
-  Value(int i) : v_(static_cast<int64_t>(i)) {}     // NOLINT
-  Value(int64_t i) : v_(i) {}                       // NOLINT
-  Value(double d) : v_(d) {}                        // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}        // NOLINT
-  Value(std::string_view s) : v_(std::string(s)) {} // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}      // NOLINT
-  Value(std::shared_ptr<const List> l) : v_(std::move(l)) {}    // NOLINT
+  Value() = default;                                          // Undefined with no name
+  Value(bool b) : v_(b) {}                                    // NOLINT: implicit on purpose
+  Value(int i) : v_(static_cast<int64_t>(i)) {}               // NOLINT
+  Value(int64_t i) : v_(i) {}                                 // NOLINT
+  Value(double d) : v_(d) {}                                  // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}                  // NOLINT
+  Value(std::string_view s) : v_(std::string(s)) {}           // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}                // NOLINT
+  Value(std::shared_ptr<const List> l) : v_(std::move(l)) {}  // NOLINT
   Value(std::shared_ptr<const Dict> d) : v_(std::move(d)) {}  // NOLINT
-  Value(std::shared_ptr<Object> o) : v_(std::move(o)) {}        // NOLINT
+  Value(std::shared_ptr<Object> o) : v_(std::move(o)) {}      // NOLINT
 
   static Value none() {
     Value v;
@@ -104,15 +114,17 @@ class Value {
     return std::get<std::shared_ptr<const List>>(v_);
   }
   Object& as_object() const { return *std::get<std::shared_ptr<Object>>(v_); }
-  const std::shared_ptr<Object>& object_ptr() const { return std::get<std::shared_ptr<Object>>(v_); }
+  const std::shared_ptr<Object>& object_ptr() const {
+    return std::get<std::shared_ptr<Object>>(v_);
+  }
   // Only for Undefined values (may be null for a bare Value()).
   const UndefinedInfo* undefined_info() const { return std::get<UndefinedPtr>(v_).get(); }
 
  private:
   struct NoneTag {};
   using UndefinedPtr = std::shared_ptr<const UndefinedInfo>;
-  std::variant<UndefinedPtr, NoneTag, bool, int64_t, double, std::string, std::shared_ptr<const List>,
-               std::shared_ptr<const Dict>, std::shared_ptr<Object>>
+  std::variant<UndefinedPtr, NoneTag, bool, int64_t, double, std::string,
+               std::shared_ptr<const List>, std::shared_ptr<const Dict>, std::shared_ptr<Object>>
       v_;
   bool markup_ = false;
 };
@@ -184,7 +196,8 @@ class Sequence final : public Object {
   // A generator whose body fails when it runs: jinja2's generator filters (map, unique...)
   // report bad input only once something iterates them.
   static Value failing(std::string origin, Status error) {
-    auto seq = std::make_shared<Sequence>(Type::kGenerator, std::vector<Value>(), std::move(origin));
+    auto seq =
+        std::make_shared<Sequence>(Type::kGenerator, std::vector<Value>(), std::move(origin));
     seq->failure_ = std::move(error);
     return Value(std::shared_ptr<Object>(std::move(seq)));
   }
@@ -205,9 +218,9 @@ class Sequence final : public Object {
  private:
   Type type_;
   std::vector<Value> items_;
-  std::string origin_;   // generator function name, for repr
-  size_t pos_ = 0;       // consumed items of a one-shot iterator
-  Status failure_;       // set for a generator whose body raises
+  std::string origin_;  // generator function name, for repr
+  size_t pos_ = 0;      // consumed items of a one-shot iterator
+  Status failure_;      // set for a generator whose body raises
   int64_t range_[3] = {0, 0, 1};
 };
 
