@@ -10,5 +10,6 @@ void register_inspect(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_template(CLI::App& app);
+void register_logits(CLI::App& app);
 
 }  // namespace minnow::cli

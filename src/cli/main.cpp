@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   minnow::cli::register_tokenize(app);
   minnow::cli::register_detokenize(app);
   minnow::cli::register_template(app);
+  minnow::cli::register_logits(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,532 @@
+// The forward pass, one for every architecture: the knobs of ModelConfig select biases,
+// norms, RoPE flavour, activation and sliding windows (STYLE.md: variation as knobs).
+//
+//   x = embed(tokens) · embd_scale                                    (n_tok, n_embd)
+//   per layer:
+//     h = rmsnorm(x) · attn_norm
+//     q, k, v = h · Wq, Wk, Wv (+ biases)       (n_tok, n_head · hd), (n_tok, n_head_kv · hd)
+//     q, k = rmsnorm per head (gemma3); RoPE at each token's position
+//     k, v -> KV cache;  a = softmax(q · kᵀ · scale, causal + window) · v
+//     o = a · Wo;  (rmsnorm · post_attn_norm);  x += o
+//     h = rmsnorm(x) · ffn_norm;  f = act(h · Wgate) ⊙ (h · Wup) · Wdown;  (post norm);  x += f
+//   logits = rmsnorm(x[last]) · output_norm · Woutᵀ   (only the last position: 262k rows for
+//                                                      gemma3 is most of a decode step)
+#include "model/context.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "kernels/quants.h"
+#include "kernels/vec.h"
+
+namespace minnow::model {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Angles of one RoPE configuration: theta_i(p) = p · freq_scale · inv_freq[i], with
+// inv_freq[i] = base^(-2i / n_rot) / factor[i]. Layers sharing a base share a table.
+struct Rope {
+  float base = 0;
+  float freq_scale = 1;
+  std::vector<float> inv_freq;  // (n_rot / 2)
+  std::vector<float> cos, sin;  // (n_batch, n_rot / 2), for the positions of the current batch
+};
+
+// Rotates n_heads heads of dim `head_dim` (their first n_rot dims) of one token by the
+// angles whose cos/sin are given.
+void rotate(float* x, int n_heads, int head_dim, int n_rot, RopeStyle style, const float* cos,
+            const float* sin) {
+  const int half = n_rot / 2;
+  for (int h = 0; h < n_heads; ++h) {
+    float* v = x + size_t(h) * head_dim;
+    for (int i = 0; i < half; ++i) {
+      const int a = style == RopeStyle::kNormal ? 2 * i : i;
+      const int b = style == RopeStyle::kNormal ? 2 * i + 1 : i + half;
+      const float x0 = v[a], x1 = v[b];
+      v[a] = x0 * cos[i] - x1 * sin[i];
+      v[b] = x0 * sin[i] + x1 * cos[i];
+    }
+  }
+}
+
+}  // namespace
+
+struct Context::Buffers {
+  kernels::MatmulScratch mm;
+  std::vector<float> x, h, q, k, v, qkv, attn, o, g, u, gu;  // (n_batch, width)
+  std::vector<float> logits;                                 // (n_vocab)
+  std::vector<int32_t> pos;                                  // (n_batch)
+  std::vector<Rope> ropes;
+  std::vector<int> layer_rope;  // layer -> index into ropes
+  // Attention: per-thread scores (group, n_ctx) and f32 rows for q8_0 caches; per-item
+  // partial softmax state when a decode step splits the KV length across threads.
+  int max_chunks = 8;
+  std::vector<float> scores;       // (n_threads, group, n_ctx)
+  std::vector<float> kv_rows;      // (n_threads, k_dim + v_dim)
+  std::vector<float> part;         // (n_head_kv, max_chunks, group, 2 + head_dim_v)
+};
+
+Context::Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch)
+    : model_(model), c_(model.config()), pool_(pool), cache_(std::move(cache)), n_batch_(n_batch) {}
+
+Context::~Context() = default;
+
+Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool& pool,
+                                                 const ContextOptions& options) {
+  const ModelConfig& c = model.config();
+  const int n_batch = std::max(1, options.n_batch);
+  int n_ctx = options.n_ctx;
+  if (n_ctx <= 0) {
+    // The training context, halved until its cache fits the budget (never below 512).
+    n_ctx = c.n_ctx_train;
+    while (n_ctx > 512 &&
+           KvCache::bytes_for(c, n_ctx, options.kv_type, n_batch) > options.kv_budget_bytes) {
+      n_ctx /= 2;
+    }
+  }
+  auto cache = KvCache::create(c, n_ctx, options.kv_type, std::min(n_batch, n_ctx));
+  if (!cache.ok()) return Status::error(model.path() + ": " + cache.error());
+  std::unique_ptr<Context> ctx(new Context(model, pool, std::move(*cache), std::min(n_batch, n_ctx)));
+  ctx->buf_ = std::make_unique<Buffers>();
+  Buffers& b = *ctx->buf_;
+  const size_t B = ctx->n_batch_;
+  b.x.resize(B * c.n_embd);
+  b.h.resize(B * c.n_embd);
+  b.o.resize(B * c.n_embd);
+  b.q.resize(B * c.q_dim());
+  b.k.resize(B * c.k_dim());
+  b.v.resize(B * c.v_dim());
+  if (c.fused_qkv) b.qkv.resize(B * (c.q_dim() + c.k_dim() + c.v_dim()));
+  b.attn.resize(B * c.n_head * c.head_dim_v);
+  b.g.resize(B * c.n_ff);
+  b.u.resize(B * c.n_ff);
+  if (c.fused_gate_up) b.gu.resize(B * 2 * c.n_ff);
+  b.logits.resize(c.n_vocab);
+  b.pos.resize(B);
+
+  // RoPE tables: one per distinct (base, scale). Frequency factors: Llama 3's apply to every
+  // layer; Phi-3's long ones when the context exceeds the original one.
+  const Weights& w = model.weights();
+  const Vector* factors = !w.rope_freqs.empty() ? &w.rope_freqs : nullptr;
+  if (!w.rope_long.empty() && n_ctx > c.rope_orig_ctx && c.rope_orig_ctx > 0) factors = &w.rope_long;
+  else if (!w.rope_short.empty()) factors = &w.rope_short;
+  const int half = c.n_rot / 2;
+  for (int il = 0; il < c.n_layer; ++il) {
+    const LayerConfig& L = c.layers[il];
+    int idx = -1;
+    for (size_t r = 0; r < b.ropes.size(); ++r) {
+      if (b.ropes[r].base == L.rope_base && b.ropes[r].freq_scale == L.rope_freq_scale) idx = int(r);
+    }
+    if (idx < 0) {
+      Rope rope;
+      rope.base = L.rope_base;
+      rope.freq_scale = L.rope_freq_scale;
+      rope.inv_freq.resize(half);
+      for (int i = 0; i < half; ++i) {
+        double f = std::pow(double(L.rope_base), -2.0 * i / c.n_rot);
+        if (factors) f /= (*factors)[i];
+        rope.inv_freq[i] = float(f);
+      }
+      rope.cos.resize(B * half);
+      rope.sin.resize(B * half);
+      b.ropes.push_back(std::move(rope));
+      idx = int(b.ropes.size()) - 1;
+    }
+    b.layer_rope.push_back(idx);
+  }
+
+  const int group = c.n_head / c.n_head_kv;
+  const size_t threads = pool.n_threads();
+  b.scores.resize(threads * group * size_t(n_ctx));
+  b.kv_rows.resize(threads * size_t(c.k_dim() + c.v_dim()));
+  b.part.resize(size_t(c.n_head_kv) * b.max_chunks * group * (2 + c.head_dim_v));
+
+  // The largest matmul scratch any call of this context needs, reserved now.
+  size_t scratch = 0;
+  auto need = [&](const Matrix& m, int64_t batch) {
+    if (m.data) scratch = std::max(scratch, kernels::matmul_scratch_bytes(m.type, m.cols, batch));
+  };
+  need(w.output, 1);
+  for (const LayerWeights& L : w.layers) {
+    for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
+      need(*m, B);
+    }
+  }
+  b.mm.reserve(scratch);
+  return ctx;
+}
+
+Result<std::span<const float>> Context::eval(std::span<const int32_t> tokens) {
+  if (tokens.empty()) return Status::error("eval: no tokens");
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= c_.n_vocab) {
+      return Status::error("token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
+                           " is outside the vocabulary (0.." + std::to_string(c_.n_vocab - 1) + ")");
+    }
+  }
+  if (n_past_ + tokens.size() > size_t(n_ctx())) {
+    return Status::error(std::to_string(n_past_ + tokens.size()) +
+                         " tokens do not fit in the context of " + std::to_string(n_ctx()) +
+                         " tokens (" + std::to_string(n_past_) + " already in it, " +
+                         std::to_string(tokens.size()) + " new)");
+  }
+  for (size_t i = 0; i < tokens.size(); i += n_batch_) {
+    const size_t n = std::min(tokens.size() - i, size_t(n_batch_));
+    forward(tokens.subspan(i, n), n_past_);
+    n_past_ += static_cast<int>(n);
+  }
+  return std::span<const float>(buf_->logits);
+}
+
+void Context::truncate(int n) {
+  n = std::clamp(n, 0, n_past_);
+  cache_.truncate(n);
+  n_past_ = n;
+}
+
+Status Context::shift(int n_keep, int n_discard) {
+  if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n_past_) {
+    return Status::error("context shift: cannot drop " + std::to_string(n_discard) +
+                         " tokens after " + std::to_string(n_keep) + " of " +
+                         std::to_string(n_past_));
+  }
+  const int half = c_.n_rot / 2;
+  std::vector<float> row(c_.k_dim()), cos(half), sin(half);  // not the hot path
+  const TensorType row_type = cache_.type() == KvType::kF16 ? TensorType::F16 : TensorType::Q8_0;
+  for (int il = 0; il < c_.n_layer; ++il) {
+    KvLayer& L = cache_.layer(il);
+    const Rope& rope = buf_->ropes[buf_->layer_rope[il]];
+    for (int i = 0; i < half; ++i) {
+      const double theta = -double(n_discard) * rope.freq_scale * rope.inv_freq[i];
+      cos[i] = float(std::cos(theta));
+      sin[i] = float(std::sin(theta));
+    }
+    auto rerotate = [&](int slot) {
+      kernels::dequantize_row_ref(row_type, L.k_row(slot), row.data(), c_.k_dim());
+      rotate(row.data(), c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, cos.data(), sin.data());
+      kernels::quantize_row_ref(row_type, row.data(), L.k_row(slot), c_.k_dim());
+    };
+    if (L.ring) {
+      for (int s = 0; s < L.n_slots; ++s) {
+        int32_t& p = L.slot_pos[s];
+        if (p >= n_keep + n_discard) {
+          p -= n_discard;
+          rerotate(s);
+        } else if (p >= n_keep) {
+          p = -1;
+        }
+      }
+    } else {
+      const int moved = n_past_ - n_keep - n_discard;
+      std::memmove(L.k_row(n_keep), L.k_row(n_keep + n_discard), size_t(moved) * L.k_row_bytes);
+      std::memmove(L.v_row(n_keep), L.v_row(n_keep + n_discard), size_t(moved) * L.v_row_bytes);
+      for (int s = n_keep; s < n_keep + moved; ++s) rerotate(s);
+    }
+  }
+  n_past_ -= n_discard;
+  return Status();
+}
+
+namespace {
+
+// Runs fn(row) for rows [0, n), across the pool when there are enough rows to pay for it.
+template <class Fn>
+void for_rows(ThreadPool& pool, int n, Fn&& fn) {
+  if (n < 8 || pool.n_threads() == 1) {
+    for (int r = 0; r < n; ++r) fn(r);
+    return;
+  }
+  const int chunks = std::min(n, pool.n_threads() * 4);
+  pool.parallel_for(chunks, [&](int64_t chunk, int) {
+    const int r0 = int(int64_t(n) * chunk / chunks), r1 = int(int64_t(n) * (chunk + 1) / chunks);
+    for (int r = r0; r < r1; ++r) fn(r);
+  });
+}
+
+// y = x / rms(x) · w, over rows of `dim`.
+void rms_norm(const kernels::VecOps& ops, const float* x, const float* w, float* y, int dim,
+              float eps) {
+  const float ss = ops.sum_sq(x, dim);
+  ops.scale_mul(x, w, 1.0f / std::sqrt(ss / dim + eps), y, dim);
+}
+
+}  // namespace
+
+void Context::forward(std::span<const int32_t> tokens, int pos0) {
+  Buffers& b = *buf_;
+  const Weights& w = model_.weights();
+  const kernels::VecOps& ops = kernels::vec_ops();
+  const int n = static_cast<int>(tokens.size());
+  const int E = c_.n_embd;
+  auto matmul = [&](const Matrix& m, const float* x, int batch, float* y) {
+    const size_t bytes = kernels::matmul_scratch_bytes(m.type, m.cols, batch);
+    // Types and shapes were checked at load and the scratch reserved in create(): this
+    // cannot fail unless that invariant is broken.
+    const Status s = kernels::matmul(m, x, batch, y, pool_, b.mm.get(bytes));
+    if (!s.ok()) std::abort();
+  };
+
+  for (int t = 0; t < n; ++t) b.pos[t] = pos0 + t;
+  for (Rope& rope : b.ropes) {
+    const int half = c_.n_rot / 2;
+    for (int t = 0; t < n; ++t) {
+      for (int i = 0; i < half; ++i) {
+        const double theta = double(b.pos[t]) * rope.freq_scale * rope.inv_freq[i];
+        rope.cos[t * half + i] = float(std::cos(theta)) * c_.rope_attn_factor;
+        rope.sin[t * half + i] = float(std::sin(theta)) * c_.rope_attn_factor;
+      }
+    }
+  }
+
+  // Embeddings: row t of token_embd, dequantized.
+  const size_t embd_row = row_bytes(traits(w.token_embd.type), E);
+  for (int t = 0; t < n; ++t) {
+    const auto* row = static_cast<const uint8_t*>(w.token_embd.data) + size_t(tokens[t]) * embd_row;
+    float* x = b.x.data() + size_t(t) * E;
+    kernels::dequantize_row_ref(w.token_embd.type, row, x, E);
+    if (c_.embd_scale != 1.0f) {
+      for (int i = 0; i < E; ++i) x[i] *= c_.embd_scale;
+    }
+  }
+
+  const int qd = c_.q_dim(), kd = c_.k_dim(), vd = c_.v_dim();
+  for (int il = 0; il < c_.n_layer; ++il) {
+    const LayerWeights& L = w.layers[il];
+    for_rows(pool_, n, [&](int t) {
+      rms_norm(ops, &b.x[size_t(t) * E], L.attn_norm.data(), &b.h[size_t(t) * E], E, c_.norm_eps);
+    });
+    if (c_.fused_qkv) {
+      matmul(L.wqkv, b.h.data(), n, b.qkv.data());
+      for (int t = 0; t < n; ++t) {
+        const float* src = &b.qkv[size_t(t) * (qd + kd + vd)];
+        std::memcpy(&b.q[size_t(t) * qd], src, qd * sizeof(float));
+        std::memcpy(&b.k[size_t(t) * kd], src + qd, kd * sizeof(float));
+        std::memcpy(&b.v[size_t(t) * vd], src + qd + kd, vd * sizeof(float));
+      }
+    } else {
+      matmul(L.wq, b.h.data(), n, b.q.data());
+      matmul(L.wk, b.h.data(), n, b.k.data());
+      matmul(L.wv, b.h.data(), n, b.v.data());
+    }
+    const Rope& rope = b.ropes[b.layer_rope[il]];
+    const int half = c_.n_rot / 2;
+    for_rows(pool_, n, [&](int t) {
+      float* q = &b.q[size_t(t) * qd];
+      float* k = &b.k[size_t(t) * kd];
+      float* v = &b.v[size_t(t) * vd];
+      if (c_.qkv_bias) {
+        for (int i = 0; i < qd; ++i) q[i] += L.bq[i];
+        for (int i = 0; i < kd; ++i) k[i] += L.bk[i];
+        for (int i = 0; i < vd; ++i) v[i] += L.bv[i];
+      }
+      if (c_.qk_norm) {
+        for (int hh = 0; hh < c_.n_head; ++hh) {
+          float* qh = q + size_t(hh) * c_.head_dim;
+          rms_norm(ops, qh, L.q_norm.data(), qh, c_.head_dim, c_.norm_eps);
+        }
+        for (int hh = 0; hh < c_.n_head_kv; ++hh) {
+          float* kh = k + size_t(hh) * c_.head_dim;
+          rms_norm(ops, kh, L.k_norm.data(), kh, c_.head_dim, c_.norm_eps);
+        }
+      }
+      rotate(q, c_.n_head, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half], &rope.sin[t * half]);
+      rotate(k, c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half], &rope.sin[t * half]);
+    });
+    // Keys and values go in before attention so that each token sees itself and the
+    // earlier tokens of its batch (the causal mask hides the later ones).
+    for (int t = 0; t < n; ++t) {
+      cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
+    }
+    attention(il, n, pos0);
+    matmul(L.wo, b.attn.data(), n, b.o.data());
+    for_rows(pool_, n, [&](int t) {
+      float* o = &b.o[size_t(t) * E];
+      if (c_.post_norms) rms_norm(ops, o, L.post_attn_norm.data(), o, E, c_.norm_eps);
+      float* x = &b.x[size_t(t) * E];
+      for (int i = 0; i < E; ++i) x[i] += o[i];
+      rms_norm(ops, x, L.ffn_norm.data(), &b.h[size_t(t) * E], E, c_.norm_eps);
+    });
+
+    const int F = c_.n_ff;
+    if (c_.fused_gate_up) {
+      matmul(L.w_up, b.h.data(), n, b.gu.data());
+      for (int t = 0; t < n; ++t) {
+        std::memcpy(&b.g[size_t(t) * F], &b.gu[size_t(t) * 2 * F], F * sizeof(float));
+        std::memcpy(&b.u[size_t(t) * F], &b.gu[size_t(t) * 2 * F + F], F * sizeof(float));
+      }
+    } else {
+      matmul(L.w_gate, b.h.data(), n, b.g.data());
+      matmul(L.w_up, b.h.data(), n, b.u.data());
+    }
+    for_rows(pool_, n, [&](int t) {
+      float* g = &b.g[size_t(t) * F];
+      const float* u = &b.u[size_t(t) * F];
+      if (c_.ffn_act == FfnActivation::kGeluTanh) ops.gelu_mul(g, u, F);
+      else ops.silu_mul(g, u, F);
+    });
+    matmul(L.w_down, b.g.data(), n, b.o.data());
+    for_rows(pool_, n, [&](int t) {
+      float* o = &b.o[size_t(t) * E];
+      if (c_.post_norms) rms_norm(ops, o, L.post_ffw_norm.data(), o, E, c_.norm_eps);
+      float* x = &b.x[size_t(t) * E];
+      for (int i = 0; i < E; ++i) x[i] += o[i];
+    });
+  }
+
+  // Logits of the last position only.
+  float* last = &b.h[0];
+  rms_norm(ops, &b.x[size_t(n - 1) * E], w.output_norm.data(), last, E, c_.norm_eps);
+  matmul(w.output, last, 1, b.logits.data());
+  if (c_.final_softcap > 0) {
+    for (float& l : b.logits) l = c_.final_softcap * std::tanh(l / c_.final_softcap);
+  }
+}
+
+// softmax(q · kᵀ · scale) · v for the n_tok queries of this batch, written to b.attn.
+// Work items are (token, KV head[, chunk of the KV length]); the `group` query heads that
+// share a KV head are done together so each cached row is read once for all of them. A
+// decode step (one token) splits the KV length into chunks across threads and merges their
+// partial softmaxes (max, sum, weighted values) afterwards.
+void Context::attention(int il, int n_tok, int pos0) {
+  Buffers& b = *buf_;
+  const KvLayer& L = cache_.layer(il);
+  const kernels::VecOps& ops = kernels::vec_ops();
+  const int hd = c_.head_dim, hdv = c_.head_dim_v, n_kv = c_.n_head_kv;
+  const int group = c_.n_head / n_kv;
+  const int qd = c_.q_dim(), kd = c_.k_dim(), vd = c_.v_dim();
+  const int window = c_.layers[il].sliding ? c_.sliding_window : 0;
+  const float scale = c_.attn_scale > 0 ? c_.attn_scale : 1.0f / std::sqrt(float(hd));
+  const bool f16 = cache_.type() == KvType::kF16;
+  const size_t n_ctx = size_t(cache_.n_ctx());
+
+  // The slots a query at position p may look at: full layers [lo, p] (slot = position),
+  // rings all slots (filtered by slot_pos).
+  auto range = [&](int p, int& s0, int& s1) {
+    if (L.ring) {
+      s0 = 0;
+      s1 = L.n_slots;
+    } else {
+      s0 = window > 0 ? std::max(0, p - window + 1) : 0;
+      s1 = p + 1;
+    }
+  };
+  int n_chunks = 1;
+  if (n_tok == 1) {
+    int s0, s1;
+    range(pos0, s0, s1);
+    n_chunks = std::clamp((s1 - s0) / 256, 1, b.max_chunks);
+  }
+
+  const int64_t n_items = int64_t(n_tok) * n_kv * n_chunks;
+  pool_.parallel_for(n_items, [&](int64_t item, int thread) {
+    const int t = int(item / (n_kv * n_chunks));
+    const int g = int(item / n_chunks % n_kv);
+    const int c = int(item % n_chunks);
+    const int p = pos0 + t;
+    int s0, s1;
+    range(p, s0, s1);
+    const int span = s1 - s0;
+    const int c0 = s0 + int(int64_t(span) * c / n_chunks), c1 = s0 + int(int64_t(span) * (c + 1) / n_chunks);
+    const int len = c1 - c0;
+    float* sc = &b.scores[size_t(thread) * group * n_ctx];
+    float* krow = &b.kv_rows[size_t(thread) * (kd + vd)];
+    float* vrow = krow + kd;
+    const float* q = &b.q[size_t(t) * qd + size_t(g) * group * hd];
+
+    for (int s = c0; s < c1; ++s) {
+      const int i = s - c0;
+      bool valid = true;
+      if (L.ring) {
+        const int sp = L.slot_pos[s];
+        valid = sp >= 0 && sp <= p && (window <= 0 || p - sp < window);
+      }
+      if (!valid) {
+        for (int h = 0; h < group; ++h) sc[size_t(h) * len + i] = kNegInf;
+        continue;
+      }
+      if (f16) {
+        const auto* k = reinterpret_cast<const kernels::f16_t*>(L.k_row(s)) + size_t(g) * hd;
+        for (int h = 0; h < group; ++h) sc[size_t(h) * len + i] = ops.dot_f16(k, q + size_t(h) * hd, hd) * scale;
+      } else {
+        kernels::dequantize_row_ref(TensorType::Q8_0, L.k_row(s), krow, kd);
+        const float* k = krow + size_t(g) * hd;
+        for (int h = 0; h < group; ++h) {
+          float d = 0;
+          for (int j = 0; j < hd; ++j) d += k[j] * q[size_t(h) * hd + j];
+          sc[size_t(h) * len + i] = d * scale;
+        }
+      }
+    }
+    float m[64], l[64];  // group <= 64 (checked at load: n_head / n_head_kv)
+    for (int h = 0; h < group; ++h) {
+      float* row = sc + size_t(h) * len;
+      m[h] = kNegInf;
+      for (int i = 0; i < len; ++i) m[h] = std::max(m[h], row[i]);
+      l[h] = m[h] == kNegInf ? 0.0f : ops.exp_shifted(row, len, m[h]);
+    }
+    // Weighted values: into the output directly, or into this chunk's partial slot.
+    float* acc_base = n_chunks == 1 ? nullptr : &b.part[(size_t(g) * b.max_chunks + c) * group * (2 + hdv)];
+    float* acc[64];
+    for (int h = 0; h < group; ++h) {
+      acc[h] = n_chunks == 1 ? &b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + h) * hdv]
+                             : acc_base + size_t(h) * (2 + hdv) + 2;
+      std::fill(acc[h], acc[h] + hdv, 0.0f);
+    }
+    for (int s = c0; s < c1; ++s) {
+      const int i = s - c0;
+      if (f16) {
+        const auto* v = reinterpret_cast<const kernels::f16_t*>(L.v_row(s)) + size_t(g) * hdv;
+        for (int h = 0; h < group; ++h) {
+          const float pr = sc[size_t(h) * len + i];
+          if (pr != 0.0f) ops.axpy_f16(hdv, pr, v, acc[h]);
+        }
+      } else {
+        kernels::dequantize_row_ref(TensorType::Q8_0, L.v_row(s), vrow, vd);
+        const float* v = vrow + size_t(g) * hdv;
+        for (int h = 0; h < group; ++h) {
+          const float pr = sc[size_t(h) * len + i];
+          for (int j = 0; j < hdv; ++j) acc[h][j] += pr * v[j];
+        }
+      }
+    }
+    for (int h = 0; h < group; ++h) {
+      if (n_chunks == 1) {
+        const float inv = l[h] > 0 ? 1.0f / l[h] : 0.0f;
+        for (int j = 0; j < hdv; ++j) acc[h][j] *= inv;
+      } else {
+        acc[h][-2] = m[h];
+        acc[h][-1] = l[h];
+      }
+    }
+  });
+
+  if (n_chunks == 1) return;
+  // Merge the chunks of the single decode token: rescale each by exp(m_c - max m).
+  for (int g = 0; g < n_kv; ++g) {
+    for (int h = 0; h < group; ++h) {
+      float* out = &b.attn[size_t(g * group + h) * hdv];
+      float mx = kNegInf;
+      for (int c = 0; c < n_chunks; ++c) {
+        mx = std::max(mx, b.part[((size_t(g) * b.max_chunks + c) * group + h) * (2 + hdv)]);
+      }
+      std::fill(out, out + hdv, 0.0f);
+      float total = 0;
+      if (mx == kNegInf) continue;
+      for (int c = 0; c < n_chunks; ++c) {
+        const float* pc = &b.part[((size_t(g) * b.max_chunks + c) * group + h) * (2 + hdv)];
+        if (pc[0] == kNegInf) continue;
+        const float f = std::exp(pc[0] - mx);
+        total += f * pc[1];
+        for (int j = 0; j < hdv; ++j) out[j] += f * pc[2 + j];
+      }
+      const float inv = total > 0 ? 1.0f / total : 0.0f;
+      for (int j = 0; j < hdv; ++j) out[j] *= inv;
+    }
+  }
+}
+
+}  // namespace minnow::model
