@@ -1,14 +1,34 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
+#include <new>
 #include <random>
 #include <vector>
 
 #include "sampling/fast_math.h"
 #include "sampling/sampler.h"
+
+// Counts the heap allocations of this thread while `armed`, to check that the hot path
+// allocates nothing. The replacement pairs malloc with free; GCC's pairing check cannot see
+// that both operators are replaced.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+namespace alloc_count {
+thread_local bool armed = false;
+thread_local long count = 0;
+}  // namespace alloc_count
+
+void* operator new(std::size_t n) {
+  if (alloc_count::armed) ++alloc_count::count;
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
@@ -94,10 +114,18 @@ TEST(SamplingParams, ValidationNamesFieldAndValue) {
       {[](SamplingParams& p) { p.presence_penalty = kInf; }, "presence_penalty", "inf"},
       {[](SamplingParams& p) { p.frequency_penalty = NAN; }, "frequency_penalty", "nan"},
       {[](SamplingParams& p) { p.n_logprobs = 21; }, "n_logprobs", "21"},
-      {[](SamplingParams& p) { p.logit_bias = {{100, 1.0f}}; }, "logit_bias[0].token", "100"},
-      {[](SamplingParams& p) { p.logit_bias = {{1, kInf}}; }, "logit_bias[0].bias", "inf"},
-      {[](SamplingParams& p) { p.logit_bias = {{1, 1.0f}, {1, 2.0f}}; }, "logit_bias[1].token",
-       "1"},
+      {[](SamplingParams& p) {
+         p.logit_bias = {{100, 1.0f}};
+       },
+       "logit_bias[0].token", "100"},
+      {[](SamplingParams& p) {
+         p.logit_bias = {{1, kInf}};
+       },
+       "logit_bias[0].bias", "inf"},
+      {[](SamplingParams& p) {
+         p.logit_bias = {{1, 1.0f}, {1, 2.0f}};
+       },
+       "logit_bias[1].token", "1"},
   };
   for (const Case& c : cases) {
     SamplingParams p;
@@ -290,8 +318,7 @@ TEST(Sampler, MinPCutByHand) {
   SamplingParams p = plain();
   p.min_p = 0.25f;
   auto s = make(p, 4);
-  EXPECT_EQ(support(s, l, {0.15 / 0.9, 0.5 / 0.9, 0, 0.25 / 0.9}),
-            (std::vector<int32_t>{0, 1, 3}));
+  EXPECT_EQ(support(s, l, {0.15 / 0.9, 0.5 / 0.9, 0, 0.25 / 0.9}), (std::vector<int32_t>{0, 1, 3}));
   EXPECT_EQ(s.last().n_candidates, 3);
 }
 
@@ -305,8 +332,7 @@ TEST(Sampler, TypicalPCutByHand) {
   EXPECT_EQ(support(s, l, {0, 0.6, 0.4, 0}), (std::vector<int32_t>{1, 2}));
   p.typical_p = 0.55f;  // then 0.4 joins
   auto s2 = make(p, 4);
-  EXPECT_EQ(support(s2, l, {0.4 / 0.9, 0.3 / 0.9, 0.2 / 0.9, 0}),
-            (std::vector<int32_t>{0, 1, 2}));
+  EXPECT_EQ(support(s2, l, {0.4 / 0.9, 0.3 / 0.9, 0.2 / 0.9, 0}), (std::vector<int32_t>{0, 1, 2}));
 }
 
 TEST(Sampler, RepeatPenaltyDividesPositiveMultipliesNegative) {
@@ -419,6 +445,54 @@ TEST(Sampler, LogprobsAreRawLogSoftmax) {
   auto quiet = make(plain(), 49152);
   quiet.sample(l);
   EXPECT_TRUE(quiet.last().top().empty());
+}
+
+// Bans odd ids without recording anything (EvenOnly records accepted tokens in a vector).
+class OddBanned : public Constraint {
+ public:
+  void mask(std::span<float> logits) override {
+    for (size_t i = 1; i < logits.size(); i += 2) logits[i] = -kInf;
+  }
+  bool allows(int32_t token) override { return token % 2 == 0; }
+  void accept(int32_t) override {}
+};
+
+TEST(Sampler, HotPathDoesNotAllocate) {
+  struct Config {
+    int32_t top_k;
+    float top_p, typical_p;
+    int n_bias;
+  };
+  for (const Config c : {Config{40, 0.9f, 1.0f, 2}, Config{0, 0.9f, 1.0f, 2},
+                         Config{0, 1.0f, 0.9f, 0}, Config{40, 0.9f, 0.5f, 400}}) {
+    SamplingParams p;
+    p.seed = 3;
+    p.top_k = c.top_k;
+    p.top_p = c.top_p;
+    p.typical_p = c.typical_p;
+    p.n_logprobs = 5;
+    p.presence_penalty = 0.1f;
+    p.repeat_last_n = -1;
+    for (int32_t i = 0; i < c.n_bias; ++i) p.logit_bias.push_back({i * 7, -1.0f});
+    auto s = make(p, 5000);
+    OddBanned constraint;
+    s.set_constraint(&constraint);
+    std::vector<std::vector<float>> rows;
+    for (uint32_t i = 0; i < 8; ++i) rows.push_back(random_logits(5000, i, 1.0f));
+    std::vector<int32_t> prompt(300);
+    for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = int32_t(i * 13 % 5000);
+    alloc_count::count = 0;
+    alloc_count::armed = true;
+    s.accept_prompt(prompt);
+    for (int step = 0; step < 40; ++step) {
+      const int32_t t = s.sample(rows[size_t(step) % rows.size()]);
+      if (t == kNoToken) break;
+      s.accept(t);
+    }
+    alloc_count::armed = false;
+    EXPECT_EQ(alloc_count::count, 0) << "top_k " << c.top_k << " typical " << c.typical_p;
+    EXPECT_TRUE(s.status().ok()) << s.status().message();
+  }
 }
 
 TEST(Sampler, BadInputIsAnErrorNotACrash) {
@@ -599,8 +673,7 @@ TEST(Sampler, RandomParamsMatchReferenceChain) {
     std::vector<float> l(static_cast<size_t>(n_vocab));
     std::normal_distribution<float> d(0.0f, pick(0.5f, 2.0f, 5.0f));
     for (float& x : l) x = d(rng);
-    for (size_t i = 0; i < l.size(); i += 13)
-      l[i] = std::round(l[i]);  // ties
+    for (size_t i = 0; i < l.size(); i += 13) l[i] = std::round(l[i]);  // ties
     for (size_t i = 5; i < l.size(); i += 97) l[i] = -kInf;
     std::vector<int32_t> by_logit(static_cast<size_t>(n_vocab));
     for (int32_t i = 0; i < n_vocab; ++i) by_logit[size_t(i)] = i;
@@ -626,8 +699,8 @@ TEST(Sampler, RandomParamsMatchReferenceChain) {
     std::vector<int32_t> history;
     for (int step = 0; step < 4; ++step) {
       std::vector<int32_t> window;
-      const size_t w = p.repeat_last_n < 0 ? history.size()
-                                           : std::min(history.size(), size_t(p.repeat_last_n));
+      const size_t w =
+          p.repeat_last_n < 0 ? history.size() : std::min(history.size(), size_t(p.repeat_last_n));
       window.assign(history.end() - long(w), history.end());
       auto base = l;
       if (constrained)
@@ -639,7 +712,8 @@ TEST(Sampler, RandomParamsMatchReferenceChain) {
       // With a constraint the reference is the masked chain; the sampler agrees with it when
       // it had to resample, and otherwise its token is at least allowed.
       if (!constrained || s.last().resampled) {
-        ASSERT_EQ(s.last().n_candidates, int(ref.kept.size())) << "iter " << iter << " step " << step;
+        ASSERT_EQ(s.last().n_candidates, int(ref.kept.size()))
+            << "iter " << iter << " step " << step;
         ASSERT_TRUE(ref.prob.count(t)) << "iter " << iter << " token " << t;
         ASSERT_NEAR(s.last().sample_prob, ref.prob.at(t), 1e-4) << "iter " << iter;
       } else {

@@ -99,7 +99,7 @@ struct Sampler::Buffers {
   // Penalty history (only when penalties are on). counts[t] is the number of times t is in the
   // window; kInList marks that t is in `distinct` (removal from it is lazy, at sample time).
   static constexpr uint32_t kInList = 0x80000000u;
-  std::vector<uint32_t> counts;    // (n_vocab)
+  std::vector<uint32_t> counts;         // (n_vocab)
   std::unique_ptr<int32_t[]> distinct;  // (n_vocab) tokens with counts > 0 (and some with 0)
   size_t n_distinct = 0;
   std::vector<int32_t> ring;  // (repeat_last_n) the window, oldest at ring_head once full
@@ -107,10 +107,10 @@ struct Sampler::Buffers {
   size_t ring_size = 0;
 
   std::vector<std::pair<int32_t, float>> bias;  // logit_bias sorted by token
-  std::vector<Candidate> overrides;  // (id, biased and penalised logit), at most |bias|+n_vocab
+  std::vector<Candidate> overrides;     // (id, biased and penalised logit), at most |bias|+n_vocab
   std::vector<uint64_t> override_mark;  // (n_vocab / 64) bitmap of the override ids
 
-  std::unique_ptr<float[]> work;  // (n_vocab) raw logits with overrides / the constraint's mask
+  std::unique_ptr<float[]> work;      // (n_vocab) raw logits with overrides / the constraint's mask
   std::unique_ptr<Candidate[]> cand;  // (cand_capacity) the candidates of the truncation stages
   std::unique_ptr<float[]> weight;    // (cand_capacity) exp of the candidates for the draw
   struct Scored {
@@ -229,7 +229,8 @@ void Sampler::build_overrides(std::span<const float> raw) {
   Buffers& b = *buf_;
   b.overrides.clear();
   auto bias_of = [&](int32_t id) -> float {
-    auto it = std::lower_bound(b.bias.begin(), b.bias.end(), std::pair<int32_t, float>(id, kNegInf));
+    auto it =
+        std::lower_bound(b.bias.begin(), b.bias.end(), std::pair<int32_t, float>(id, kNegInf));
     return it != b.bias.end() && it->first == id ? it->second : 0.0f;
   };
   const bool pen = penalties_on();
@@ -287,7 +288,7 @@ int select_top_k(std::span<const float> logits, int k, Candidate* out) {
   for (; i < n && i % kBlock != 0; ++i)
     if (x[i] > thr) take(i);
   for (; i + kBlock <= n; i += kBlock) {
-    if (!any_greater(x + i, kBlock, thr)) continue;
+    if (!any_greater16(x + i, thr)) continue;
     for (size_t j = i; j < i + kBlock; ++j)
       if (x[j] > thr) take(j);
   }
@@ -317,6 +318,7 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
   const int32_t k = effective_top_k(params_, n_vocab_);
   size_t n = 0;
   bool sorted = true;
+  bool top_p_done = false;
   if (k < n_vocab_) {
     if (over.empty()) {
       n = size_t(select_top_k(base, k, cand));
@@ -343,12 +345,34 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
       std::sort(cand, cand + n, better);
     }
   } else {
-    // top_k off: the whole vocabulary is a candidate (unsorted until a stage needs order).
-    for (size_t j = 0; j < size_t(n_vocab_); ++j) cand[j] = {base[j], int32_t(j)};
-    for (const Candidate& o : over) cand[size_t(o.id)].logit = o.logit;
-    for (size_t j = 0; j < size_t(n_vocab_); ++j)
-      if (cand[j].logit > kNegInf) cand[n++] = cand[j];
-    sorted = false;
+    // top_k off: the whole vocabulary is a candidate.
+    std::span<const float> row = base;
+    if (!over.empty()) {
+      std::memcpy(b.work.get(), base.data(), base.size_bytes());
+      for (const Candidate& o : over) b.work[size_t(o.id)] = o.logit;
+      row = std::span<const float>(b.work.get(), base.size());
+    }
+    if (params_.top_p < 1.0f && params_.typical_p >= 1.0f) {
+      // top_p comes next: when the best 256 (one selection pass, the normaliser from one
+      // log-sum-exp pass) already hold top_p of the mass, as they do on a peaked distribution,
+      // nothing else is needed.
+      const double lse = log_sum_exp(row);
+      n = size_t(
+          select_top_k(row, int(std::min(size_t(kTopPFirstPrefix), size_t(n_vocab_))), cand));
+      double cum = 0.0;
+      size_t j = 0;
+      for (; j < n && cum < params_.top_p; ++j) cum += std::exp(double(cand[j].logit) - lse);
+      if (cum >= params_.top_p || n < size_t(kTopPFirstPrefix)) {
+        n = j;
+        top_p_done = true;
+      }
+    }
+    if (!top_p_done) {  // unsorted until a stage needs order
+      n = 0;
+      for (size_t j = 0; j < size_t(n_vocab_); ++j)
+        if (row[j] > kNegInf) cand[n++] = {row[j], int32_t(j)};
+      sorted = false;
+    }
   }
   if (n == 0) return kNoToken;
 
@@ -402,7 +426,7 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
 
   // top_p: the smallest prefix (by logit) whose mass reaches top_p. Without top_k the
   // candidates are unsorted; sort only growing prefixes until the mass is reached.
-  if (params_.top_p < 1.0f && n > 1) {
+  if (params_.top_p < 1.0f && n > 1 && !top_p_done) {
     const float m = max_logit();
     double z = 0.0;
     for (size_t j = 0; j < n; ++j) z += std::exp(double(cand[j].logit - m));

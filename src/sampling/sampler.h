@@ -51,11 +51,11 @@ namespace minnow::sampling {
 
 // Ollama's defaults (api/types.go DefaultOptions).
 struct SamplingParams {
-  float temperature = 0.8f;  // <= 0: greedy
-  int32_t top_k = 40;        // 0: off (the whole vocabulary is a candidate)
-  float top_p = 0.9f;        // (0, 1]; 1: off
-  float min_p = 0.0f;        // [0, 1]; 0: off
-  float typical_p = 1.0f;    // (0, 1]; 1: off
+  float temperature = 0.8f;     // <= 0: greedy
+  int32_t top_k = 40;           // 0: off (the whole vocabulary is a candidate)
+  float top_p = 0.9f;           // (0, 1]; 1: off
+  float min_p = 0.0f;           // [0, 1]; 0: off
+  float typical_p = 1.0f;       // (0, 1]; 1: off
   float repeat_penalty = 1.1f;  // > 0; 1: off
   int32_t repeat_last_n = 64;   // window of the penalties: 0 = off, -1 = the whole history
   float presence_penalty = 0.0f;
@@ -82,11 +82,11 @@ struct TokenLogprob {
 // (the model's belief, not the sampler's), and what a router comparing models needs.
 struct SampleResult {
   int32_t token = kNoToken;
-  float logprob = 0.0f;   // log p_raw(token)
-  float prob = 0.0f;      // p_raw(token) = exp(logprob): the chosen token's raw probability
+  float logprob = 0.0f;      // log p_raw(token)
+  float prob = 0.0f;         // p_raw(token) = exp(logprob): the chosen token's raw probability
   float sample_prob = 0.0f;  // its probability in the distribution it was drawn from (1: greedy)
-  int n_candidates = 0;   // tokens left after the truncation stages (1: greedy)
-  bool resampled = false;  // the constraint rejected the first draw and the masked chain ran
+  int n_candidates = 0;      // tokens left after the truncation stages (1: greedy)
+  bool resampled = false;    // the constraint rejected the first draw and the masked chain ran
   int n_top = 0;
   std::array<TokenLogprob, kMaxLogprobs> top_storage{};  // the n_top most likely raw tokens
 

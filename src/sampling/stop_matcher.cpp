@@ -8,8 +8,8 @@ StopMatcher::StopMatcher(std::span<const std::string> stops) {
   for (size_t i = 0; i < stops.size(); ++i) {
     const std::string& s = stops[i];
     if (s.empty()) continue;
-    const bool seen = std::any_of(stops_.begin(), stops_.end(),
-                                  [&](const Stop& st) { return st.text == s; });
+    const bool seen =
+        std::any_of(stops_.begin(), stops_.end(), [&](const Stop& st) { return st.text == s; });
     if (!seen) stops_.push_back({s, int(i)});
   }
 }
