@@ -12,3 +12,7 @@ add_executable(minnow_make_tiny_model ${CMAKE_CURRENT_SOURCE_DIR}/tools/make_tin
 target_link_libraries(minnow_make_tiny_model PRIVATE minnow_tiny_model minnow_warnings)
 set_target_properties(minnow_make_tiny_model PROPERTIES RUNTIME_OUTPUT_DIRECTORY
                                                         ${PROJECT_BINARY_DIR})
+
+# The writer itself: keys, tensor names/shapes/types per arch, determinism, dropped tensors.
+minnow_test(tiny_model_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/support/tiny_model_test.cpp
+            LIBS minnow_tiny_model)

@@ -7,6 +7,7 @@ gguf-py, every activation is float64, and the whole sequence is recomputed at on
 cache), so nothing here can share a bug with an incremental implementation.
 
   logits = ReferenceModel(path).logits(tokens, n_ctx=...)   # (len(tokens), n_vocab) float64
+  ReferenceModel(path, kv_f16=True)   # K and V rounded to float16, as an f16 KV cache keeps them
 
 Conventions (llama.cpp's):
   * RMSNorm: x / sqrt(mean(x^2) + eps) * w; gemma3's norm weights are used as stored (its GGUF
@@ -26,12 +27,19 @@ Conventions (llama.cpp's):
     outputs before the residual add.
   * Output: output.weight, or token_embd.weight when absent (tied).
 
-Checked once against llama.cpp (llama-cpp-python 0.3.36, system python3) with
-`python3 tests/python/reference_model.py --llama-cpp MODEL --tokens ...` (all positions):
-  * SmolLM2-135M-Instruct.Q4_1 (real, 30 layers), 8 tokens: max |diff| 0.0XX, logit range XX
-    (llama.cpp quantizes activations to 8 bits against Q4_1 weights; the reference does not).
-  * tiny f32 models (this repo's minnow_make_tiny_model), 40 tokens, llama.cpp with f32 KV:
-    max |diff| XX (llama), XX (qwen2), XX (gemma3), XX (phi3), logit range ~8.
+Checked once against llama.cpp (llama-cpp-python 0.3.36 in the system python3, f32 KV cache,
+logits of every position) with
+    python3 tests/python/reference_model.py MODEL --tokens IDS --n-ctx 1024 --llama-cpp
+  * SmolLM2-135M-Instruct.Q4_1 dequantized to an all-F32 GGUF (`--write-f32 OUT`), 8 tokens
+    1,9690,2,198,28120,905,30,1069: max |diff| 9.1e-5, logit range 44.6. On the Q4_1 file
+    itself 1.36, as llama.cpp rounds activations to 8 bits against quantized weights.
+  * gemma-3-270m dequantized to F32, 8 tokens 2,105,2364,107,9259,1902,236888,106: max |diff|
+    0.035, logit range 114 (3e-4). ggml's GELU reads an f16 table; emulating it brings the tiny
+    gemma3 model's 2.3e-3 down to 4.8e-4. (Q4_K_M file itself: 1.68.)
+  * tiny f32 models from minnow_make_tiny_model, 40 tokens: max |diff| 1.0e-6 (llama),
+    7.8e-7 (qwen2), 9.1e-7 (phi3), 2.3e-3 (gemma3, the GELU table); logit range ~8. Every
+    position has the same argmax. A gemma3 window of 5 instead of 4 gives 4.1, layer 6 made
+    global 1.4.
 """
 from __future__ import annotations
 
@@ -268,14 +276,45 @@ def llama_cpp_logits(path: str, tokens: list[int], n_ctx: int) -> np.ndarray:
     return np.array(m.scores[:len(tokens)], dtype=np.float64)
 
 
+def write_f32(src: str, dst: str) -> None:
+    """Copies a GGUF with every tensor dequantized to F32, so that llama.cpp computes the same
+    weights without rounding activations to 8 bits."""
+    from gguf import GGUFValueType, GGUFWriter
+
+    r = GGUFReader(src)
+    w = GGUFWriter(dst, _field(r, "general.architecture"))
+    for key, f in r.fields.items():
+        if key.startswith("GGUF.") or key == "general.architecture":
+            continue
+        if key == "general.file_type":
+            w.add_uint32(key, 0)  # ALL_F32
+            continue
+        vtype = f.types[0]
+        w.add_key_value(key, f.contents(), vtype,
+                        sub_type=f.types[-1] if vtype == GGUFValueType.ARRAY else None)
+    for t in r.tensors:
+        x = dequantize(t.data, t.tensor_type).astype(np.float32)
+        w.add_tensor(t.name, x.reshape(list(reversed([int(n) for n in t.shape]))))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model")
-    ap.add_argument("--tokens", required=True, help="comma-separated token ids")
+    ap.add_argument("--tokens", help="comma-separated token ids")
+    ap.add_argument("--write-f32", metavar="OUT", help="write MODEL with F32 tensors to OUT")
     ap.add_argument("--n-ctx", type=int, default=None)
     ap.add_argument("--llama-cpp", action="store_true",
                     help="compare every position with llama.cpp (llama-cpp-python)")
     args = ap.parse_args()
+    if args.write_f32:
+        write_f32(args.model, args.write_f32)
+        return 0
+    if not args.tokens:
+        ap.error("--tokens is required")
     tokens = [int(t) for t in args.tokens.split(",")]
     ref = ReferenceModel(args.model)
     n_ctx = args.n_ctx or min(ref.n_ctx_train, 1024)
