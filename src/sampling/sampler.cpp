@@ -319,6 +319,7 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
   size_t n = 0;
   bool sorted = true;
   bool top_p_done = false;
+  size_t top_p_first_prefix = kTopPFirstPrefix;
   if (k < n_vocab_) {
     if (over.empty()) {
       n = size_t(select_top_k(base, k, cand));
@@ -365,6 +366,8 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
       if (cum >= params_.top_p || n < size_t(kTopPFirstPrefix)) {
         n = j;
         top_p_done = true;
+      } else {
+        top_p_first_prefix = 8 * kTopPFirstPrefix;  // the best 256 were not enough
       }
     }
     if (!top_p_done) {  // unsorted until a stage needs order
@@ -429,8 +432,8 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
   if (params_.top_p < 1.0f && n > 1 && !top_p_done) {
     const float m = max_logit();
     double z = 0.0;
-    for (size_t j = 0; j < n; ++j) z += std::exp(double(cand[j].logit - m));
-    size_t prefix = sorted ? n : std::min(n, size_t(kTopPFirstPrefix));
+    for (size_t j = 0; j < n; ++j) z += exp_nonpositive(cand[j].logit - m);
+    size_t prefix = sorted ? n : std::min(n, top_p_first_prefix);
     size_t done = 0;  // candidates [0, done) are summed in `cum`
     double cum = 0.0;
     size_t keep = n;
@@ -441,7 +444,7 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
       }
       bool reached = false;
       for (; done < prefix; ++done) {
-        cum += std::exp(double(cand[done].logit - m)) / z;
+        cum += exp_nonpositive(cand[done].logit - m) / z;
         if (cum >= params_.top_p) {
           keep = done + 1;
           reached = true;
@@ -470,7 +473,7 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
   float* w = b.weight.get();
   double total = 0.0;
   for (size_t j = 0; j < n; ++j) {
-    w[j] = std::exp((cand[j].logit - m) * inv_t);
+    w[j] = exp_nonpositive((cand[j].logit - m) * inv_t);
     total += w[j];
   }
   const double target = next_uniform() * total;
