@@ -15,7 +15,7 @@
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "model/context.h"
-#include "text/chat_template.h"
+#include "engine/chat.h"
 
 namespace minnow::cli {
 namespace {
@@ -65,19 +65,13 @@ void run_logits(const LogitsArgs& a) {
     if (!m->tokenizer()) throw std::runtime_error(m->path() + ": the file has no tokenizer");
     std::string text = a.prompt;
     if (a.chat) {
-      auto tmpl = text::ChatTemplate::from_gguf(m->file());
+      auto tmpl = engine::chat_template_for(*m);
       if (!tmpl) throw std::runtime_error(tmpl.error());
-      text::ChatRequest req;
-      const nlohmann::ordered_json msgs = {{{"role", "user"}, {"content", a.prompt}}};
-      auto v = text::value_from_json(msgs);
-      if (!v) throw std::runtime_error(v.error());
-      req.messages = *v;
-      req.add_generation_prompt = true;
-      auto rendered = tmpl->render(req);
+      auto rendered = engine::render_chat(*tmpl, {{"user", a.prompt}}, true);
       if (!rendered) throw std::runtime_error(rendered.error());
       text = *rendered;
     }
-    auto ids = m->tokenizer()->tokenize(text, true, true);
+    auto ids = engine::tokenize_prompt(*m, text);
     if (!ids) throw std::runtime_error(ids.error());
     prompt = *ids;
   } else {

@@ -11,5 +11,7 @@ void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_template(CLI::App& app);
 void register_logits(CLI::App& app);
+void register_run(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace minnow::cli

@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   minnow::cli::register_detokenize(app);
   minnow::cli::register_template(app);
   minnow::cli::register_logits(app);
+  minnow::cli::register_run(app);
+  minnow::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,271 @@
+// `minnow run MODEL [PROMPT]`: generate from a prompt (argument or stdin), streaming the text
+// to stdout as it is produced; with no prompt on a terminal, an interactive chat.
+// stdout carries only the generated text; diagnostics and timings (--verbose) go to stderr.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/load.h"
+#include "engine/chat.h"
+#include "engine/session.h"
+
+namespace minnow::cli {
+namespace {
+
+struct RunArgs {
+  std::string model;
+  std::string prompt;
+  std::string system;
+  bool raw = false;
+  bool verbose = false;
+  int threads = 0;
+  int ctx = 0;
+  engine::GenerateOptions gen;
+  int64_t seed = -1;
+};
+
+std::atomic<bool> g_cancel{false};
+extern "C" void on_sigint(int) { g_cancel.store(true); }
+
+// SIGINT stops the generation in progress (chat), not the program, while this is alive.
+class CancelOnSigint {
+ public:
+  CancelOnSigint() {
+    g_cancel.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_);
+  }
+  ~CancelOnSigint() { sigaction(SIGINT, &old_, nullptr); }
+
+ private:
+  struct sigaction old_ {};
+};
+
+void print_stats(const model::Model& m, const engine::GenerateResult& r) {
+  std::fprintf(stderr, "\nload:       %.1f ms\n", m.load_ms());
+  std::fprintf(stderr, "prompt:     %d tokens (%d evaluated) in %.1f ms, %.1f tokens/s\n",
+               r.prompt_tokens, r.prompt_evaluated, r.prompt_ms,
+               r.prompt_ms > 0 ? r.prompt_evaluated * 1000.0 / r.prompt_ms : 0.0);
+  // The first token comes from the prompt's logits; the rate counts the decode steps after it.
+  const int steps = r.generated_tokens - 1;
+  std::fprintf(stderr, "generated:  %d tokens in %.1f ms, %.1f tokens/s\n", r.generated_tokens,
+               r.generate_ms, steps > 0 && r.generate_ms > 0 ? steps * 1000.0 / r.generate_ms : 0.0);
+  std::fprintf(stderr, "first token: %.1f ms, stop: %s\n", r.ttft_ms, r.done_reason.c_str());
+}
+
+std::vector<int32_t> prompt_tokens(const model::Model& m, const RunArgs& a,
+                                   const text::ChatTemplate* tmpl,
+                                   const std::vector<engine::ChatMessage>& history) {
+  std::string text;
+  if (a.raw) {
+    text = history.back().content;
+  } else {
+    auto rendered = engine::render_chat(*tmpl, history, true);
+    if (!rendered) throw std::runtime_error(rendered.error());
+    text = *rendered;
+  }
+  auto ids = engine::tokenize_prompt(m, text);
+  if (!ids) throw std::runtime_error(ids.error());
+  return *ids;
+}
+
+// Generates one answer, streamed to stdout; returns its text.
+std::string answer(engine::Session& session, const RunArgs& a, const std::vector<int32_t>& ids) {
+  std::string out;
+  auto r = session.generate(
+      ids, a.gen,
+      [&](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        out += piece;
+        return true;
+      },
+      {}, &g_cancel);
+  if (!r) throw std::runtime_error(r.error());
+  if (a.verbose) print_stats(session.model(), *r);
+  return out;
+}
+
+bool set_parameter(RunArgs& a, const std::string& name, const std::string& value) {
+  try {
+    auto& s = a.gen.sampling;
+    if (name == "temperature") s.temperature = std::stof(value);
+    else if (name == "top_k") s.top_k = std::stoi(value);
+    else if (name == "top_p") s.top_p = std::stof(value);
+    else if (name == "min_p") s.min_p = std::stof(value);
+    else if (name == "typical_p") s.typical_p = std::stof(value);
+    else if (name == "repeat_penalty") s.repeat_penalty = std::stof(value);
+    else if (name == "repeat_last_n") s.repeat_last_n = std::stoi(value);
+    else if (name == "presence_penalty") s.presence_penalty = std::stof(value);
+    else if (name == "frequency_penalty") s.frequency_penalty = std::stof(value);
+    else if (name == "seed") s.seed = std::stoull(value);
+    else if (name == "num_predict") a.gen.num_predict = std::stoi(value);
+    else if (name == "stop") a.gen.stop.push_back(value);
+    else return false;
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+void chat(const model::Model& m, engine::Session& session, RunArgs& a,
+          const text::ChatTemplate* tmpl) {
+  std::vector<engine::ChatMessage> history;
+  if (!a.system.empty()) history.push_back({"system", a.system});
+  std::fprintf(stderr, ">>> chatting with %s. /? for help, /bye to leave, \"\"\" for several lines.\n",
+               a.model.c_str());
+  std::string line;
+  while (true) {
+    std::fprintf(stderr, ">>> ");
+    if (!std::getline(std::cin, line)) break;
+    std::string input = line;
+    if (line.rfind("\"\"\"", 0) == 0) {  // multi-line until a line ending with """
+      input = line.substr(3);
+      while (input.size() < 3 || input.compare(input.size() - 3, 3, "\"\"\"") != 0) {
+        std::fprintf(stderr, "... ");
+        if (!std::getline(std::cin, line)) break;
+        input += "\n" + line;
+      }
+      if (input.size() >= 3 && input.compare(input.size() - 3, 3, "\"\"\"") == 0) {
+        input.resize(input.size() - 3);
+      }
+    }
+    if (input.empty()) continue;
+    if (input[0] == '/') {
+      std::istringstream cmd(input);
+      std::string word, sub, name, value;
+      cmd >> word;
+      if (word == "/bye" || word == "/exit") break;
+      if (word == "/clear") {
+        history.clear();
+        if (!a.system.empty()) history.push_back({"system", a.system});
+        session.clear();
+        std::fprintf(stderr, "Cleared session context\n");
+      } else if (word == "/set") {
+        cmd >> sub;
+        if (sub == "parameter") {
+          cmd >> name;
+          std::getline(cmd >> std::ws, value);
+          if (set_parameter(a, name, value)) {
+            std::fprintf(stderr, "Set parameter '%s' to '%s'\n", name.c_str(), value.c_str());
+          } else {
+            std::fprintf(stderr, "Unknown parameter or bad value: %s %s\n", name.c_str(), value.c_str());
+          }
+        } else if (sub == "system") {
+          std::getline(cmd >> std::ws, a.system);
+          if (!history.empty() && history[0].role == "system") history.erase(history.begin());
+          history.insert(history.begin(), {"system", a.system});
+          std::fprintf(stderr, "Set system message.\n");
+        } else if (sub == "verbose") {
+          a.verbose = true;
+        } else if (sub == "quiet") {
+          a.verbose = false;
+        } else {
+          std::fprintf(stderr, "Usage: /set parameter NAME VALUE | /set system TEXT | /set verbose | /set quiet\n");
+        }
+      } else {
+        std::fprintf(stderr,
+                     "Commands:\n  /set parameter NAME VALUE  (temperature, top_k, top_p, min_p, "
+                     "typical_p, repeat_penalty, repeat_last_n, presence_penalty, "
+                     "frequency_penalty, seed, num_predict, stop)\n  /set system TEXT\n  /set "
+                     "verbose | /set quiet\n  /clear\n  /bye\n  \"\"\" begins and ends a multi-line "
+                     "message\n  Ctrl-C stops an answer, Ctrl-D leaves\n");
+      }
+      continue;
+    }
+    history.push_back({"user", input});
+    std::string reply;
+    {
+      CancelOnSigint guard;
+      try {
+        reply = answer(session, a, prompt_tokens(m, a, tmpl, history));
+      } catch (const std::exception& e) {
+        history.pop_back();
+        std::fprintf(stderr, "\nminnow: error: %s\n", e.what());
+        continue;
+      }
+    }
+    std::printf("\n\n");
+    std::fflush(stdout);
+    history.push_back({"assistant", reply});
+  }
+}
+
+void run(RunArgs& a) {
+  if (a.seed >= 0) a.gen.sampling.seed = static_cast<uint64_t>(a.seed);
+  auto m = load_model(a.model);
+  if (!m->tokenizer()) throw std::runtime_error(m->path() + ": the file has no tokenizer");
+  ThreadPool pool(thread_count(a.threads));
+  model::ContextOptions copts;
+  copts.n_ctx = a.ctx;
+  auto session = engine::Session::create(*m, pool, copts);
+  if (!session) throw std::runtime_error(session.error());
+
+  std::optional<text::ChatTemplate> tmpl;
+  if (!a.raw) {
+    auto t = engine::chat_template_for(*m);
+    if (!t) throw std::runtime_error(t.error());
+    tmpl = std::move(*t);
+    if (!tmpl->warning().empty()) std::fprintf(stderr, "minnow: warning: %s\n", tmpl->warning().c_str());
+  }
+  if (a.verbose) {
+    std::fprintf(stderr, "model %s: %s, %d layers, context %d, %d threads\n", a.model.c_str(),
+                 m->config().arch.c_str(), m->config().n_layer, (*session)->n_ctx(), pool.n_threads());
+  }
+
+  std::string prompt = a.prompt;
+  if (prompt.empty()) {
+    if (isatty(STDIN_FILENO)) return chat(*m, **session, a, tmpl ? &*tmpl : nullptr);
+    std::cin >> std::noskipws;
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (prompt.empty()) throw std::runtime_error("no prompt: give one as an argument or on stdin");
+  }
+  std::vector<engine::ChatMessage> history;
+  if (!a.system.empty()) history.push_back({"system", a.system});
+  history.push_back({"user", prompt});
+  {
+    CancelOnSigint guard;
+    answer(**session, a, prompt_tokens(*m, a, tmpl ? &*tmpl : nullptr, history));
+  }
+  std::printf("\n");
+}
+
+}  // namespace
+
+void register_run(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat (no prompt, on a terminal)");
+  cmd->add_option("model", a->model, "Model name or .gguf path")->required();
+  cmd->add_option("prompt", a->prompt, "Prompt (default: stdin; none on a terminal: chat)");
+  cmd->add_option("--system", a->system, "System message");
+  cmd->add_flag("--raw", a->raw, "Use the prompt as is, without the chat template");
+  auto& s = a->gen.sampling;
+  cmd->add_option("--temperature", s.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--top-k", s.top_k, "Top-k (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", s.top_p, "Top-p (1 = off)")->capture_default_str();
+  cmd->add_option("--min-p", s.min_p, "Min-p (0 = off)")->capture_default_str();
+  cmd->add_option("--typical-p", s.typical_p, "Typical-p (1 = off)")->capture_default_str();
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repeat penalty (1 = off)")->capture_default_str();
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties look back on")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Random seed (default: random)");
+  cmd->add_option("-n,--num-predict", a->gen.num_predict, "Tokens to generate at most (-1 = no limit)")->capture_default_str();
+  cmd->add_option("--ctx", a->ctx, "Context size in tokens (default: the model's, capped to fit 1 GiB of KV cache)");
+  cmd->add_option("--threads", a->threads, "Threads (0 = one per core)")->capture_default_str();
+  cmd->add_option("--stop", a->gen.stop, "Stop string (repeatable)");
+  cmd->add_flag("--verbose", a->verbose, "Print load time, prompt and generation speed to stderr");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace minnow::cli

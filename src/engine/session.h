@@ -1,0 +1,92 @@
+// A Session is one conversation with a model: a Context (KV cache) plus the tokens in it, so a
+// follow-up prompt that starts with the same tokens (a chat turn that repeats the history)
+// evaluates only what is new. generate() runs prompt -> tokens with the sampler chain:
+//
+//   prompt tokens ─ eval (prefix reuse, batches) ─> logits ─ Sampler ─> token
+//        ▲                                                              │
+//        └──────────── eval(token) <── stop? (EOG, stop string, limit) ─┘
+//                                        └─> StreamDecoder -> on_text(piece)
+//
+// Text reaches the caller through on_text as soon as it is final (whole UTF-8 characters,
+// never part of a stop string). Timings follow Ollama's fields.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/context.h"
+#include "model/model.h"
+#include "sampling/sampler.h"
+#include "util/status.h"
+#include "util/thread_pool.h"
+
+namespace minnow::engine {
+
+struct GenerateOptions {
+  sampling::SamplingParams sampling;
+  int num_predict = -1;  // tokens to generate at most; -1: until end of generation or context full
+  std::vector<std::string> stop;
+  // When the prompt plus generation outgrows the context: false stops with done_reason
+  // "length" (and a prompt that does not fit is an error); true drops the oldest half of the
+  // tokens after the first n_keep and goes on.
+  bool context_shift = false;
+  int n_keep = 0;
+  bool emit_special = false;  // render control tokens in the text
+  sampling::Constraint* constraint = nullptr;
+};
+
+struct TokenEvent {
+  int32_t token;
+  const sampling::SampleResult* sample;  // logprobs of this token
+};
+
+struct GenerateResult {
+  std::string done_reason;  // "stop" (end of generation or stop string), "length", "cancel"
+  int prompt_tokens = 0;    // tokens of the prompt
+  int prompt_evaluated = 0;  // of which evaluated now (the rest was reused from the cache)
+  int generated_tokens = 0;
+  double prompt_ms = 0;     // evaluating the prompt (up to the first logits)
+  double generate_ms = 0;   // the decode steps after the first token
+  double ttft_ms = 0;       // from the call to the first token sampled
+  std::vector<int32_t> tokens;  // generated ids
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(const model::Model& model, ThreadPool& pool,
+                                                 const model::ContextOptions& options = {});
+
+  // on_text gets each piece of final text; on_token (optional) each sampled token. Either
+  // returning false, or *cancel becoming true, stops generation (done_reason "cancel").
+  Result<GenerateResult> generate(std::span<const int32_t> prompt, const GenerateOptions& options,
+                                  const std::function<bool(std::string_view)>& on_text,
+                                  const std::function<bool(const TokenEvent&)>& on_token = {},
+                                  const std::atomic<bool>* cancel = nullptr);
+
+  // Forgets the conversation (the next prompt is evaluated from scratch).
+  void clear();
+  const model::Model& model() const { return model_; }
+  model::Context& context() { return *ctx_; }
+  int n_ctx() const { return ctx_->n_ctx(); }
+  const std::vector<int32_t>& tokens() const { return tokens_; }
+
+ private:
+  Session(const model::Model& model, std::unique_ptr<model::Context> ctx)
+      : model_(model), ctx_(std::move(ctx)) {}
+  // Brings the context to hold exactly `prompt` (reusing the common prefix) and returns the
+  // logits of its last token.
+  Result<std::span<const float>> load_prompt(std::span<const int32_t> prompt, GenerateResult& r);
+  Status shift_if_full(const GenerateOptions& options);
+
+  const model::Model& model_;
+  std::unique_ptr<model::Context> ctx_;
+  std::vector<int32_t> tokens_;  // what the context holds, in order
+};
+
+}  // namespace minnow::engine
