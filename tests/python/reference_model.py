@@ -33,6 +33,9 @@ logits of every position) with
   * SmolLM2-135M-Instruct.Q4_1 dequantized to an all-F32 GGUF (`--write-f32 OUT`), 8 tokens
     1,9690,2,198,28120,905,30,1069: max |diff| 9.1e-5, logit range 44.6. On the Q4_1 file
     itself 1.36, as llama.cpp rounds activations to 8 bits against quantized weights.
+  * SmolLM2 Q4_1 against tests/golden/engine/smollm2-135m.json (llama.cpp, last position of
+    the 18 prompts of <= 40 tokens): same argmax on 17 (chat_list: llama.cpp's top two are
+    0.30 apart), top-40 and probe logits within 0.65 of ranges 30 to 49.
   * gemma-3-270m dequantized to F32, 8 tokens 2,105,2364,107,9259,1902,236888,106: max |diff|
     0.035, logit range 114 (3e-4). ggml's GELU reads an f16 table; emulating it brings the tiny
     gemma3 model's 2.3e-3 down to 4.8e-4. (Q4_K_M file itself: 1.68.)
