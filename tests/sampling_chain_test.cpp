@@ -749,3 +749,25 @@ TEST(Sampler, RandomParamsMatchReferenceChain) {
 }
 
 }  // namespace
+
+namespace {
+
+// top_k off on a flat row: the best 256 hold too little mass, so the histogram path cuts.
+TEST(Sampler, TopPWithoutTopKOnAFlatRow) {
+  const auto l = random_logits(30000, 8, 1.5f);
+  for (float top_p : {0.3f, 0.9f, 0.99f}) {
+    SamplingParams p = plain();
+    p.top_p = top_p;
+    auto s = make(p, 30000);
+    const RefOut ref = reference_chain(p, l, {});
+    ASSERT_GT(ref.kept.size(), 256u);
+    for (int i = 0; i < 20; ++i) {
+      const int32_t t = s.sample(l);
+      ASSERT_EQ(s.last().n_candidates, int(ref.kept.size())) << "top_p " << top_p;
+      ASSERT_TRUE(ref.prob.count(t));
+      EXPECT_NEAR(s.last().sample_prob, ref.prob.at(t), 1e-6);
+    }
+  }
+}
+
+}  // namespace

@@ -20,8 +20,12 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // selection by |overrides| (a k + 256 heap still costs little; a k + 50,000 one does not).
 constexpr size_t kMaxSparseOverrides = 256;
 
-// Candidates enter the top_p prefix search in steps of this many, then 8x more each round.
+// With top_k off, top_p first looks at this many of the best tokens (one selection pass).
 constexpr int kTopPFirstPrefix = 256;
+// Failing that, a histogram of the mass: buckets of 1/kBucketsPerNat nat below the max logit,
+// kBuckets of them, the rest (below e^-32 each) in one more.
+constexpr float kBucketsPerNat = 32.0f;
+constexpr size_t kBuckets = 1024;
 
 // a ranks before b: higher logit first, ties to the lower id (so greedy picks the lowest id).
 inline bool better(const Candidate& a, const Candidate& b) {
@@ -119,6 +123,7 @@ struct Sampler::Buffers {
   };
   std::unique_ptr<Scored[]> scored;  // (cand_capacity) typical_p's ordering
   size_t cand_capacity = 0;
+  std::unique_ptr<double[]> bucket_mass;  // (kBuckets + 1) top_p's histogram, top_k off only
   std::array<Candidate, kMaxLogprobs> raw_top{};
 };
 
@@ -140,6 +145,7 @@ Sampler::Sampler(const SamplingParams& params, int32_t n_vocab, uint64_t seed)
   b.cand_capacity = k >= n_vocab ? n : std::min(n, size_t(k) + kMaxSparseOverrides);
   b.cand = std::make_unique_for_overwrite<Candidate[]>(b.cand_capacity);
   b.weight = std::make_unique_for_overwrite<float[]>(b.cand_capacity);
+  if (k >= n_vocab) b.bucket_mass = std::make_unique<double[]>(kBuckets + 1);
   if (params_.typical_p < 1.0f)
     b.scored = std::make_unique_for_overwrite<Buffers::Scored[]>(b.cand_capacity);
   reset();
@@ -319,7 +325,6 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
   size_t n = 0;
   bool sorted = true;
   bool top_p_done = false;
-  size_t top_p_first_prefix = kTopPFirstPrefix;
   if (k < n_vocab_) {
     if (over.empty()) {
       n = size_t(select_top_k(base, k, cand));
@@ -366,8 +371,6 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
       if (cum >= params_.top_p || n < size_t(kTopPFirstPrefix)) {
         n = j;
         top_p_done = true;
-      } else {
-        top_p_first_prefix = 8 * kTopPFirstPrefix;  // the best 256 were not enough
       }
     }
     if (!top_p_done) {  // unsorted until a stage needs order
@@ -427,35 +430,48 @@ int32_t Sampler::run_chain(std::span<const float> base, bool apply_overrides) {
     sorted = true;
   }
 
-  // top_p: the smallest prefix (by logit) whose mass reaches top_p. Without top_k the
-  // candidates are unsorted; sort only growing prefixes until the mass is reached.
+  // top_p: the smallest prefix (by logit) whose mass reaches top_p.
   if (params_.top_p < 1.0f && n > 1 && !top_p_done) {
     const float m = max_logit();
     double z = 0.0;
-    for (size_t j = 0; j < n; ++j) z += exp_nonpositive(cand[j].logit - m);
-    size_t prefix = sorted ? n : std::min(n, top_p_first_prefix);
-    size_t done = 0;  // candidates [0, done) are summed in `cum`
     double cum = 0.0;
-    size_t keep = n;
-    for (;;) {
-      if (!sorted) {
-        if (prefix < n) std::nth_element(cand + done, cand + prefix, cand + n, better);
-        std::sort(cand + done, cand + prefix, better);
+    size_t lo = 0;  // candidates [0, lo) are kept whole, their mass is in `cum`
+    size_t hi = n;  // [lo, hi) sorted: the cut falls among them
+    if (!sorted) {
+      // top_k off: a histogram of the mass over the distance to the max (buckets of 1/32 nat)
+      // finds the bucket where the cumulative mass crosses top_p; only that bucket is sorted.
+      // Buckets are monotone in the logit, so the kept set is the prefix a full sort would give.
+      double* mass = b.bucket_mass.get();
+      std::fill(mass, mass + kBuckets + 1, 0.0);
+      auto bucket = [m](float logit) {
+        const float d = (m - logit) * kBucketsPerNat;
+        return d < float(kBuckets) ? size_t(d) : size_t(kBuckets);
+      };
+      for (size_t j = 0; j < n; ++j) {
+        const double e = exp_nonpositive(cand[j].logit - m);
+        mass[bucket(cand[j].logit)] += e;
+        z += e;
       }
-      bool reached = false;
-      for (; done < prefix; ++done) {
-        cum += exp_nonpositive(cand[done].logit - m) / z;
-        if (cum >= params_.top_p) {
-          keep = done + 1;
-          reached = true;
-          break;
-        }
+      size_t c = 0;
+      for (; c < kBuckets && (cum + mass[c]) / z < params_.top_p; ++c) cum += mass[c];
+      for (size_t j = 0; j < n; ++j)
+        if (bucket(cand[j].logit) < c) std::swap(cand[lo++], cand[j]);
+      hi = lo;
+      for (size_t j = lo; j < n; ++j)
+        if (bucket(cand[j].logit) == c) std::swap(cand[hi++], cand[j]);
+      std::sort(cand + lo, cand + hi, better);
+    } else {
+      for (size_t j = 0; j < n; ++j) z += exp_nonpositive(cand[j].logit - m);
+    }
+    size_t keep = hi;
+    for (size_t j = lo; j < hi; ++j) {
+      cum += exp_nonpositive(cand[j].logit - m);
+      if (cum / z >= params_.top_p) {
+        keep = j + 1;
+        break;
       }
-      if (reached || prefix == n) break;
-      prefix = std::min(n, prefix * 8);
     }
     n = keep;
-    sorted = true;  // the kept set is exactly the sorted prefix
   }
 
   // min_p: keep p >= min_p * p_max, i.e. logit >= max_logit + log(min_p).

@@ -25,8 +25,9 @@
 // k + |overrides| so that no copy of the vocabulary is made. A copy is made only when a
 // constraint rejects the first draw, when there are more than 256 overrides, or when top_k is
 // off. With top_k off, top_p first tries the best 256 tokens (enough on a peaked distribution);
-// otherwise the whole vocabulary becomes the candidate list and top_p sorts growing prefixes
-// (nth_element), typical_p sorts it all: several ms at 262,144 entries (bench/sampling_bench).
+// otherwise the whole vocabulary becomes the candidate list, top_p finds its cut with a
+// histogram of the mass (1/32-nat buckets below the max; only the bucket holding the cut is
+// sorted), and typical_p, which needs the order of |surprise - entropy|, sorts it all.
 // Memory per sampler: the penalty counts (4 bytes x n_vocab, only with penalties on), plus
 // buffers sized once and touched only by the paths that run: the masking copy and the distinct
 // list (4 + 4 bytes x n_vocab) and, with top_k off, candidates (8 + 4, +12 for typical_p).
