@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <random>
 #include <string>
@@ -161,8 +163,12 @@ Result<Sampler> Sampler::create(const SamplingParams& params, int32_t n_vocab) {
   if (params.seed) {
     seed = *params.seed;
   } else {
-    std::random_device rd;
-    seed = (uint64_t(rd()) << 32) ^ uint64_t(rd());
+    try {
+      std::random_device rd;
+      seed = (uint64_t(rd()) << 32) ^ uint64_t(rd());
+    } catch (const std::exception&) {  // no entropy source: the clock still differs per call
+      seed = uint64_t(std::chrono::high_resolution_clock::now().time_since_epoch().count());
+    }
   }
   return Sampler(params, n_vocab, seed);
 }
