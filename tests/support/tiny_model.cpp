@@ -20,8 +20,8 @@ struct Rng {
     return z ^ (z >> 31);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  double normal() {  // Box-Muller
-    const double u1 = 1.0 - uniform();  // (0, 1]
+  double normal() {                                                           // Box-Muller
+    const double u1 = 1.0 - uniform();                                        // (0, 1]
     const double u2 = uniform();
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
   }
@@ -114,17 +114,28 @@ Status add_tokenizer(gguf::Writer& w, uint32_t n_vocab) {
 // general.file_type as llama.cpp numbers it (llama_ftype), for the types this writer makes.
 int file_type_of(TensorType t) {
   switch (t) {
-    case TensorType::F32: return 0;
-    case TensorType::F16: return 1;
-    case TensorType::Q4_0: return 2;
-    case TensorType::Q4_1: return 3;
-    case TensorType::Q8_0: return 7;
-    case TensorType::Q5_0: return 8;
-    case TensorType::Q5_1: return 9;
-    case TensorType::Q4_K: return 14;  // Q4_K_S: every matrix Q4_K
-    case TensorType::Q5_K: return 16;
-    case TensorType::Q6_K: return 18;
-    default: return -1;
+    case TensorType::F32:
+      return 0;
+    case TensorType::F16:
+      return 1;
+    case TensorType::Q4_0:
+      return 2;
+    case TensorType::Q4_1:
+      return 3;
+    case TensorType::Q8_0:
+      return 7;
+    case TensorType::Q5_0:
+      return 8;
+    case TensorType::Q5_1:
+      return 9;
+    case TensorType::Q4_K:
+      return 14;  // Q4_K_S: every matrix Q4_K
+    case TensorType::Q5_K:
+      return 16;
+    case TensorType::Q6_K:
+      return 18;
+    default:
+      return -1;
   }
 }
 
@@ -357,7 +368,8 @@ Status write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
     }
     MINNOW_RETURN_IF_ERROR(t.matrix(blk(il, "attn_output"), n_q, n_embd, in_q));
     if (a == "gemma3") {
-      MINNOW_RETURN_IF_ERROR(t.vector_f32(blk(il, "post_attention_norm"), n_embd, 1.0, kNormSpread));
+      MINNOW_RETURN_IF_ERROR(
+          t.vector_f32(blk(il, "post_attention_norm"), n_embd, 1.0, kNormSpread));
     }
     MINNOW_RETURN_IF_ERROR(t.vector_f32(blk(il, "ffn_norm"), n_embd, 1.0, kNormSpread));
     if (a == "phi3") {

@@ -46,13 +46,13 @@ struct TinyModelSpec {
   float rms_eps = 1e-5f;
   bool write_key_length = false;  // <arch>.attention.key_length / value_length
 
-  bool tied_output = false;        // no output.weight: the output layer is token_embd
-  bool qkv_bias = false;           // qwen2: attn_q/k/v.bias
-  bool rope_freqs = false;         // llama: rope_freqs.weight (Llama 3 frequency factors)
-  bool rope_factors = false;       // phi3: rope_factors_long/short.weight (LongRoPE)
-  uint32_t original_ctx = 0;       // phi3: rope.scaling.original_context_length when nonzero
-  uint32_t sliding_window = 0;     // gemma3: attention.sliding_window when nonzero
-  float rope_scaling_factor = 0;   // rope.scaling.type linear + factor when nonzero
+  bool tied_output = false;       // no output.weight: the output layer is token_embd
+  bool qkv_bias = false;          // qwen2: attn_q/k/v.bias
+  bool rope_freqs = false;        // llama: rope_freqs.weight (Llama 3 frequency factors)
+  bool rope_factors = false;      // phi3: rope_factors_long/short.weight (LongRoPE)
+  uint32_t original_ctx = 0;      // phi3: rope.scaling.original_context_length when nonzero
+  uint32_t sliding_window = 0;    // gemma3: attention.sliding_window when nonzero
+  float rope_scaling_factor = 0;  // rope.scaling.type linear + factor when nonzero
 
   bool tokenizer = true;                  // tokenizer.ggml.* and a chat template
   std::vector<std::string> drop_tensors;  // names left out (tests of missing tensors)

@@ -4,6 +4,7 @@
 #include "support/tiny_model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -18,8 +19,6 @@
 
 #include "gguf/gguf.h"
 #include "kernels/quants.h"
-
-#include <unistd.h>
 
 namespace minnow::tiny {
 namespace {
