@@ -307,3 +307,24 @@ def test_token_out_of_vocabulary_is_refused(make_tiny, run_minnow):
     p = run_minnow("logits", str(make_tiny("llama")), "--tokens", "1,300")
     assert p.returncode != 0, f"minnow accepted token 300 of a 300-token vocabulary:\n{p.stdout}"
     assert "300" in p.stderr, p.stderr
+
+
+# ------------------------------------------------------------------------------------------
+# `minnow run` works on the tiny models too (their GGUF carries a byte-level BPE tokenizer and a
+# ChatML template).
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_run_greedy_is_deterministic(arch, make_tiny, run_minnow):
+    subcommands = run_minnow("--help").stdout.split("Subcommands:")[-1]
+    if not any(line.split()[:1] == ["run"] for line in subcommands.splitlines()):
+        pytest.skip("this minnow has no `run` command yet")
+    model = str(make_tiny(arch))
+    outs = []
+    for seed in ("1", "2"):  # greedy: the seed must not matter
+        p = run_minnow("run", model, "hello world", "--raw", "--temperature", "0", "-n", "6",
+                       "--seed", seed)
+        assert p.returncode == 0, f"minnow run {arch}: {p.stderr}"
+        outs.append(p.stdout)
+    assert outs[0] == outs[1]
+    chat = run_minnow("run", model, "hello", "-n", "4", "--temperature", "0")
+    assert chat.returncode == 0, f"minnow run {arch} (chat template): {chat.stderr}"
