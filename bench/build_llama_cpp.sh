@@ -56,7 +56,13 @@ fi
 echo "build_llama_cpp: $src -> $build" >&2
 # CPU only, tuned for this machine (GGML_NATIVE, as minnow's own kernels are), no network
 # features: llama-bench only needs libllama + ggml-cpu + common.
-nice -n 10 cmake -S "$src" -B "$build" -G Ninja \
+# Ninja when installed (faster no-op rebuilds), else CMake's default (make); the generator of an
+# existing build folder is kept.
+generator=()
+if [[ ! -f "$build/CMakeCache.txt" ]] && command -v ninja > /dev/null; then
+  generator=(-G Ninja)
+fi
+nice -n 10 cmake -S "$src" -B "$build" "${generator[@]}" \
   -DCMAKE_BUILD_TYPE=Release \
   -DGGML_NATIVE=ON \
   -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF -DGGML_OPENCL=OFF -DGGML_RPC=OFF \
