@@ -33,7 +33,7 @@ Result<std::span<const float>> Session::load_prompt(std::span<const int32_t> pro
   size_t keep = 0;
   while (keep < tokens_.size() && keep < prompt.size() && tokens_[keep] == prompt[keep]) ++keep;
   keep = std::min(keep, prompt.size() - 1);
-  ctx_->truncate(static_cast<int>(keep));
+  keep = static_cast<size_t>(ctx_->truncate(static_cast<int>(keep)));
   tokens_.resize(keep);
   r.prompt_evaluated = static_cast<int>(prompt.size() - keep);
   auto logits = ctx_->eval(prompt.subspan(keep));

@@ -182,10 +182,22 @@ Result<std::span<const float>> Context::eval(std::span<const int32_t> tokens) {
   return std::span<const float>(buf_->logits);
 }
 
-void Context::truncate(int n) {
+int Context::truncate(int n) {
   n = std::clamp(n, 0, n_past_);
+  // A ring holds a contiguous run of the latest positions [lo, n_past). Position n needs
+  // [n - window + 1, n): if the ring has lost any of it, only starting over is correct.
+  for (int il = 0; il < c_.n_layer && n > 0; ++il) {
+    const KvLayer& L = cache_.layer(il);
+    if (!L.ring) continue;
+    int lo = n_past_;
+    for (int32_t p : L.slot_pos) {
+      if (p >= 0) lo = std::min(lo, p);
+    }
+    if (lo > std::max(0, n - c_.sliding_window + 1)) n = 0;
+  }
   cache_.truncate(n);
   n_past_ = n;
+  return n;
 }
 
 Status Context::shift(int n_keep, int n_discard) {

@@ -42,8 +42,10 @@ class Context {
   const KvCache& cache() const { return cache_; }
   const Model& model() const { return model_; }
 
-  // Forgets positions >= n (keeps a shared prefix, or rolls back).
-  void truncate(int n);
+  // Forgets positions >= n (keeps a shared prefix, or rolls back) and returns how many
+  // positions are kept: n, or 0 when a sliding-window ring no longer holds the window that
+  // position n would need (its older slots were overwritten), so the caller re-evaluates.
+  int truncate(int n);
   // Context shift: drops positions [n_keep, n_keep + n_discard) and moves the later ones down
   // by n_discard, re-rotating their cached keys, so generation can continue past n_ctx.
   Status shift(int n_keep, int n_discard);
