@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "sampling/stop_matcher.h"
 #include "text/stream_decoder.h"
 
 namespace minnow::engine {
@@ -88,7 +89,10 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
   if (!sampler.ok()) return Status::error(sampler.error());
   if (options.constraint) sampler->set_constraint(options.constraint);
   sampler->accept_prompt(prompt);
-  text::StreamDecoder decoder(*tok, text::StreamOptions{options.emit_special, options.stop});
+  // Token ids -> whole UTF-8 characters (StreamDecoder), then stop strings (StopMatcher: the
+  // stop that completes first wins, however the text is split into tokens).
+  text::StreamDecoder decoder(*tok, text::StreamOptions{options.emit_special, {}});
+  sampling::StopMatcher stops(options.stop);
 
   auto logits = load_prompt(prompt, r);
   if (!logits.ok()) return Status::error(logits.error());
@@ -118,9 +122,9 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
       r.done_reason = "stop";
       break;
     }
-    const std::string piece = decoder.push(id);
+    const std::string_view piece = stops.feed(decoder.push(id));
     if (!piece.empty() && !on_text(piece)) stopped_by_caller = true;
-    if (decoder.stopped()) {
+    if (stops.stopped()) {
       r.done_reason = "stop";
       break;
     }
@@ -144,8 +148,12 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
     }
     tokens_.push_back(id);
   }
-  const std::string rest = decoder.finish();
-  if (!rest.empty()) on_text(rest);
+  if (!stops.stopped()) {
+    std::string_view rest = stops.feed(decoder.finish());
+    if (!rest.empty()) on_text(rest);
+    rest = stops.flush();
+    if (!rest.empty()) on_text(rest);
+  }
   if (r.generated_tokens > 0) r.generate_ms = ms_since(t_first);
   return r;
 }

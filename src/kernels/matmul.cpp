@@ -161,6 +161,10 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
     return Status::error("matmul: weight " + shape_of(w) + " with batch " + std::to_string(batch) +
                          ": cols must be a positive multiple of " + std::to_string(block));
   }
+  if (w.row_stride != 0 && w.row_stride < row_bytes(traits(w.type), w.cols)) {
+    return Status::error("matmul: weight " + shape_of(w) + ": row stride of " +
+                         std::to_string(w.row_stride) + " bytes is shorter than a row");
+  }
   if (w.rows == 0 || batch == 0) return Status();
   const ScratchLayout layout = scratch_layout(w.type, w.cols, batch);
   if (scratch.size() < layout.total() ||
@@ -217,6 +221,7 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
   // ranges sized for a few items per thread, between kMin- and kMaxChunkWeightBytes of
   // weights each.
   const size_t w_row_bytes = row_bytes(traits(w.type), cols);
+  const size_t w_stride = w.row_stride ? w.row_stride : w_row_bytes;
   const int64_t n_batch_blocks = (batch + kBatchBlock - 1) / kBatchBlock;
   const int64_t threads = pool.n_threads();
   int64_t row_chunks = threads > 1 ? (4 * threads + n_batch_blocks - 1) / n_batch_blocks : 1;
@@ -235,7 +240,7 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
     const int64_t rc = item % row_chunks, bc = item / row_chunks;
     const int64_t r0 = rc * chunk_rows, r1 = std::min(w.rows, r0 + chunk_rows);
     const int64_t b0 = bc * kBatchBlock, b1 = std::min(batch, b0 + kBatchBlock);
-    gemm(cols, wdata + r0 * w_row_bytes, w_row_bytes, r1 - r0, a.from_row(b0), b1 - b0,
+    gemm(cols, wdata + r0 * w_stride, w_stride, r1 - r0, a.from_row(b0), b1 - b0,
          y + b0 * w.rows + r0, w.rows);
   });
   return Status();

@@ -36,6 +36,9 @@ struct WeightView {
   const void* data = nullptr;
   int64_t rows = 0;  // output features
   int64_t cols = 0;  // input features: the length of each dot product
+  // Bytes from one row to the next; 0 means packed (row_bytes(type, cols)). Larger strides
+  // let a view pick one head's columns out of wider rows (attention over a KV cache).
+  size_t row_stride = 0;
 };
 
 // Whether matmul handles `type` (on every kernel target; the scalar path covers them all).

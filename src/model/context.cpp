@@ -68,6 +68,13 @@ struct Context::Buffers {
   std::vector<float> scores;       // (n_threads, group, n_ctx)
   std::vector<float> kv_rows;      // (n_threads, k_dim + v_dim)
   std::vector<float> part;         // (n_head_kv, max_chunks, group, 2 + head_dim_v)
+  // Prefill attention as matmuls (attention_prefill), per KV head and block of queries.
+  // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
+  static constexpr int kQueryBlock = 128;      // tokens per block
+  std::unique_ptr<float[]> pf_q;               // (kQueryBlock * group, head_dim)
+  std::unique_ptr<float[]> pf_s;               // (kQueryBlock * group, n_ctx) scores, then P
+  std::unique_ptr<float[]> pf_vt;              // (head_dim_v, n_ctx) V of one head, transposed
+  std::unique_ptr<float[]> pf_y;               // (head_dim_v, kQueryBlock * group)
 };
 
 Context::Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch)
@@ -144,6 +151,11 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
   b.scores.resize(threads * group * size_t(n_ctx));
   b.kv_rows.resize(threads * size_t(c.k_dim() + c.v_dim()));
   b.part.resize(size_t(c.n_head_kv) * b.max_chunks * group * (2 + c.head_dim_v));
+  const size_t qb = size_t(Buffers::kQueryBlock) * group;
+  b.pf_q.reset(new float[qb * c.head_dim]);
+  b.pf_s.reset(new float[qb * n_ctx]);
+  b.pf_vt.reset(new float[size_t(c.head_dim_v) * n_ctx]);
+  b.pf_y.reset(new float[size_t(c.head_dim_v) * qb]);
 
   // The largest matmul scratch any call of this context needs, reserved now.
   size_t scratch = 0;
@@ -353,7 +365,9 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     for (int t = 0; t < n; ++t) {
       cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
     }
-    attention(il, n, pos0);
+    // Several tokens: matrix × matrix over the cache (f16); one token: the split decode loop.
+    if (n >= 4 && cache_.type() == KvType::kF16) attention_prefill(il, n, pos0);
+    else attention(il, n, pos0);
     matmul(L.wo, b.attn.data(), n, b.o.data());
     for_rows(pool_, n, [&](int t) {
       float* o = &b.o[size_t(t) * E];
@@ -396,6 +410,85 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
   if (c_.final_softcap > 0) {
     for (float& l : b.logits) l = c_.final_softcap * std::tanh(l / c_.final_softcap);
   }
+}
+
+// Prefill attention with the matmul kernels, per KV head g and block of queries:
+//   S (block · group, n_keys) = Q_g · K_gᵀ     K_g: the cache's f16 rows, one head's columns
+//   P = softmax(S · scale) under the causal / sliding-window mask, row by row
+//   Yᵀ (hd_v, block · group) = V_gᵀ · Pᵀ       V_g transposed to f32 once per block
+// A block of queries only reads the keys up to its last position (full layers); rings are
+// read whole and masked by slot_pos.
+void Context::attention_prefill(int il, int n_tok, int pos0) {
+  Buffers& b = *buf_;
+  const KvLayer& L = cache_.layer(il);
+  const kernels::VecOps& ops = kernels::vec_ops();
+  const int hd = c_.head_dim, hdv = c_.head_dim_v, n_kv = c_.n_head_kv;
+  const int group = c_.n_head / n_kv;
+  const int qd = c_.q_dim(), kd = c_.k_dim(), vd = c_.v_dim();
+  const int window = c_.layers[il].sliding ? c_.sliding_window : 0;
+  const float scale = c_.attn_scale > 0 ? c_.attn_scale : 1.0f / std::sqrt(float(hd));
+  auto matmul = [&](const Matrix& m, const float* x, int64_t batch, float* y) {
+    const Status s = kernels::matmul(m, x, batch, y, pool_,
+                                     b.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
+    if (!s.ok()) std::abort();  // shapes and types are fixed by construction
+  };
+
+  for (int t0 = 0; t0 < n_tok; t0 += Buffers::kQueryBlock) {
+    const int t1 = std::min(n_tok, t0 + Buffers::kQueryBlock);
+    const int nq = (t1 - t0) * group;
+    // Keys this block can see: slots [k0, k1).
+    int k0 = 0, k1 = L.n_slots;
+    if (!L.ring) {
+      k1 = pos0 + t1;
+      k0 = window > 0 ? std::max(0, pos0 + t0 - window + 1) : 0;
+    }
+    const int nk = k1 - k0;
+    for (int g = 0; g < n_kv; ++g) {
+      // Q_g: row (t - t0) * group + j is query head g * group + j of token t.
+      for (int t = t0; t < t1; ++t) {
+        std::memcpy(&b.pf_q[size_t(t - t0) * group * hd], &b.q[size_t(t) * qd + size_t(g) * group * hd],
+                    sizeof(float) * group * hd);
+      }
+      Matrix k_view{TensorType::F16, L.k_row(k0) + size_t(g) * hd * 2, nk, hd, L.k_row_bytes};
+      float* S = b.pf_s.get();
+      matmul(k_view, b.pf_q.get(), nq, S);  // S (nq, nk)
+      for_rows(pool_, nq, [&](int r) {
+        const int p = pos0 + t0 + r / group;
+        float* row = S + size_t(r) * nk;
+        float mx = kNegInf;
+        for (int i = 0; i < nk; ++i) {
+          const int kp = L.ring ? L.slot_pos[k0 + i] : k0 + i;
+          const bool valid = kp >= 0 && kp <= p && (window <= 0 || p - kp < window);
+          row[i] = valid ? row[i] * scale : kNegInf;
+          mx = std::max(mx, row[i]);
+        }
+        if (mx == kNegInf) {  // no visible key (cannot happen causally; keeps P finite)
+          for (int i = 0; i < nk; ++i) row[i] = 0.0f;
+          return;
+        }
+        const float inv = 1.0f / ops.exp_shifted(row, nk, mx);
+        for (int i = 0; i < nk; ++i) row[i] *= inv;
+      });
+      // V_gᵀ (hd_v, nk) in f32.
+      float* vt = b.pf_vt.get();
+      for_rows(pool_, hdv, [&](int d) {
+        float* out = vt + size_t(d) * nk;
+        for (int i = 0; i < nk; ++i) {
+          const auto* v = reinterpret_cast<const kernels::f16_t*>(L.v_row(k0 + i));
+          out[i] = kernels::fp16_to_fp32(v[size_t(g) * hdv + d]);
+        }
+      });
+      Matrix p_view{TensorType::F32, S, nq, nk};
+      matmul(p_view, vt, hdv, b.pf_y.get());  // Y (hd_v, nq)
+      for (int r = 0; r < nq; ++r) {
+        const int t = t0 + r / group, j = r % group;
+        float* out = &b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + j) * hdv];
+        for (int d = 0; d < hdv; ++d) out[d] = b.pf_y[size_t(d) * nq + r];
+      }
+    }
+  }
+  (void)kd;
+  (void)vd;
 }
 
 // softmax(q · kᵀ · scale) · v for the n_tok queries of this batch, written to b.attn.

@@ -55,6 +55,7 @@ class Context {
   Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch);
   void forward(std::span<const int32_t> tokens, int pos0);
   void attention(int il, int n_tok, int pos0);
+  void attention_prefill(int il, int n_tok, int pos0);
 
   const Model& model_;
   const ModelConfig& c_;
