@@ -21,7 +21,8 @@ logits by up to 2.6e-4 of the range on gemma3):
                     measures 1.4e-7)
   quantized weights 4e-2, and the RMS difference 1e-2. minnow, like llama.cpp, quantizes the
                     activations to 8 bits for quantized matrices: minnow measures 4.4e-3 (phi3
-                    q4_0) to 1.8e-2 (gemma3 q4_k), RMS at most 3.9e-3; llama.cpp 0.6% to 1.6% on the same files.
+                    q4_0) to 1.8e-2 (gemma3 q4_k), RMS at most 3.9e-3; llama.cpp 0.6% to 1.6%
+                    (max) on the same files.
 The reference runs on the dequantized weights, so weight quantization itself costs nothing.
 
 Also: --batch 1 (the decode path) and --batch 3 against one batch; a 1-token prompt; phi3's
