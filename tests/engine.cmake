@@ -5,3 +5,5 @@ minnow_test(engine_model_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/engine_model_t
             LIBS minnow_engine minnow_tiny_model)
 minnow_test(kernels_vec_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_vec_test.cpp
             LIBS minnow_kernels)
+minnow_test(kernels_multi_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_multi_test.cpp
+            LIBS minnow_kernels)

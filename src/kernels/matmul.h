@@ -65,6 +65,13 @@ Status matmul(const WeightView& w, const float* x, int64_t batch, float* y, Thre
 Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t batch, float* y,
               ThreadPool& pool, std::span<std::byte> scratch);
 
+// Several weights applied to the same x (Q, K and V; gate and up): x is quantized once and
+// all of their work goes out in one dispatch to the pool. ys[i] (batch, ws[i].rows). Up to 4
+// weights with the same cols; weights whose activation formats differ are run one by one.
+// `scratch` as for matmul with ws[0].
+Status matmul_multi(std::span<const WeightView> ws, const float* x, int64_t batch,
+                    std::span<float* const> ys, ThreadPool& pool, std::span<std::byte> scratch);
+
 // The kernel target matmul uses by default (selected_kernel_target()).
 KernelTarget matmul_target();
 

@@ -293,6 +293,19 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     const Status s = kernels::matmul(m, x, batch, y, pool_, b.mm.get(bytes));
     if (!s.ok()) std::abort();
   };
+  // Weights that read the same normalized h: quantized once, one dispatch.
+  auto multi = [&](std::span<const Matrix> ws, std::span<float* const> ys) {
+    size_t bytes = 0;
+    for (const Matrix& m : ws) bytes = std::max(bytes, kernels::matmul_scratch_bytes(m.type, m.cols, n));
+    const Status s = kernels::matmul_multi(ws, b.h.data(), n, ys, pool_, b.mm.get(bytes));
+    if (!s.ok()) std::abort();
+  };
+  auto matmul3 = [&](const Matrix& w0, float* y0, const Matrix& w1, float* y1, const Matrix& w2,
+                     float* y2) {
+    const Matrix ws[3] = {w0, w1, w2};
+    float* const ys[3] = {y0, y1, y2};
+    multi(ws, ys);
+  };
 
   for (int t = 0; t < n; ++t) b.pos[t] = pos0 + t;
   for (Rope& rope : b.ropes) {
@@ -332,9 +345,7 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
         std::memcpy(&b.v[size_t(t) * vd], src + qd + kd, vd * sizeof(float));
       }
     } else {
-      matmul(L.wq, b.h.data(), n, b.q.data());
-      matmul(L.wk, b.h.data(), n, b.k.data());
-      matmul(L.wv, b.h.data(), n, b.v.data());
+      matmul3(L.wq, b.q.data(), L.wk, b.k.data(), L.wv, b.v.data());
     }
     const Rope& rope = b.ropes[b.layer_rope[il]];
     const int half = c_.n_rot / 2;
@@ -385,8 +396,9 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
         std::memcpy(&b.u[size_t(t) * F], &b.gu[size_t(t) * 2 * F + F], F * sizeof(float));
       }
     } else {
-      matmul(L.w_gate, b.h.data(), n, b.g.data());
-      matmul(L.w_up, b.h.data(), n, b.u.data());
+      const Matrix ws[2] = {L.w_gate, L.w_up};
+      float* const ys[2] = {b.g.data(), b.u.data()};
+      multi(ws, ys);
     }
     for_rows(pool_, n, [&](int t) {
       float* g = &b.g[size_t(t) * F];
