@@ -70,7 +70,7 @@ struct Context::Buffers {
   std::vector<float> part;         // (n_head_kv, max_chunks, group, 2 + head_dim_v)
   // Prefill attention as matmuls (attention_prefill), per KV head and block of queries.
   // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
-  static constexpr int kQueryBlock = 128;      // tokens per block
+  static constexpr int kQueryBlock = 64;       // tokens per block
   std::unique_ptr<float[]> pf_q;               // (kQueryBlock * group, head_dim)
   std::unique_ptr<float[]> pf_s;               // (kQueryBlock * group, n_ctx) scores, then P
   std::unique_ptr<float[]> pf_vt;              // (head_dim_v, n_ctx) V of one head, transposed
@@ -467,19 +467,29 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
       for_rows(pool_, nq, [&](int r) {
         const int p = pos0 + t0 + r / group;
         float* row = S + size_t(r) * nk;
-        float mx = kNegInf;
-        for (int i = 0; i < nk; ++i) {
-          const int kp = L.ring ? L.slot_pos[k0 + i] : k0 + i;
-          const bool valid = kp >= 0 && kp <= p && (window <= 0 || p - kp < window);
-          row[i] = valid ? row[i] * scale : kNegInf;
-          mx = std::max(mx, row[i]);
+        // Visible keys: a contiguous run [lo, hi) of slots for full layers; rings by slot_pos.
+        int lo = 0, hi = nk;
+        if (L.ring) {
+          for (int i = 0; i < nk; ++i) {
+            const int kp = L.slot_pos[k0 + i];
+            if (!(kp >= 0 && kp <= p && (window <= 0 || p - kp < window))) row[i] = kNegInf;
+          }
+        } else {
+          hi = std::min(nk, p - k0 + 1);
+          lo = window > 0 ? std::clamp(p - window + 1 - k0, 0, hi) : 0;
+          for (int i = 0; i < lo; ++i) row[i] = 0.0f;
+          for (int i = hi; i < nk; ++i) row[i] = 0.0f;
         }
+        float mx = kNegInf;
+        for (int i = lo; i < hi; ++i) mx = std::max(mx, row[i]);
         if (mx == kNegInf) {  // no visible key (cannot happen causally; keeps P finite)
-          for (int i = 0; i < nk; ++i) row[i] = 0.0f;
+          for (int i = lo; i < hi; ++i) row[i] = 0.0f;
           return;
         }
-        const float inv = 1.0f / ops.exp_shifted(row, nk, mx);
-        for (int i = 0; i < nk; ++i) row[i] *= inv;
+        // exp((s - max) · scale), normalized: the scale folds into the exponent's argument.
+        for (int i = lo; i < hi; ++i) row[i] *= scale;
+        const float inv = 1.0f / ops.exp_shifted(row + lo, hi - lo, mx * scale);
+        for (int i = lo; i < hi; ++i) row[i] *= inv;
       });
       // V_gᵀ (hd_v, nk) in f32.
       float* vt = b.pf_vt.get();
