@@ -15,3 +15,6 @@ step "building Release: build/minnow"
 build_release minnow
 step "build/minnow inspect smollm2:135m"
 build/minnow inspect smollm2:135m
+step "build/minnow run smollm2:135m (greedy, 64 tokens at most, with timings)"
+build/minnow run smollm2:135m "In one sentence, why do small language models matter?" \
+  --temperature 0 -n 64 --verbose

@@ -72,7 +72,7 @@ configure_and_build() {
 
 # What the Release build makes: build/minnow, plus any program that tests/python drives
 # (add it here).
-MINNOW_RELEASE_TARGETS=(minnow gguf_write_sample)
+MINNOW_RELEASE_TARGETS=(minnow gguf_write_sample minnow_make_tiny_model)
 
 # build_release [TARGET...]: the given targets, by default MINNOW_RELEASE_TARGETS.
 build_release() {
