@@ -42,7 +42,9 @@ logits of every position) with
   * tiny f32 models from minnow_make_tiny_model, 40 tokens: max |diff| 1.0e-6 (llama),
     7.8e-7 (qwen2), 9.1e-7 (phi3), 2.3e-3 (gemma3, the GELU table); logit range ~8. Every
     position has the same argmax. A gemma3 window of 5 instead of 4 gives 4.1, layer 6 made
-    global 1.4.
+    global 1.4. Variants: llama tied 5.7e-6, rope_freqs 9.7e-7, mha 9.8e-7; qwen2 tied 4.4e-6;
+    phi3 longrope at n_ctx 256 (short factors) 9.1e-7 and 512 (long) 9.2e-7; gemma3 mqa and
+    rope_scaling 1.9e-3 and 2.0e-3 (the GELU table again).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`minnow logits` on tiny random-weight models against the float64 reference forward pass.
 
 Each test writes a tiny GGUF model with minnow_make_tiny_model (tests/tools/make_tiny_model.cpp:
-llama, qwen2, gemma3 and phi3 with their variants, every one with GQA: 4 query heads over 2 kv
-heads), runs `minnow logits FILE --tokens ... --generate N --dump-logits F`, and compares the
+llama, qwen2, gemma3 and phi3 with their variants: 4 query heads over 2 kv heads (GQA), over 4
+(llama "mha") or over 1 (gemma3 "mqa", as gemma-3-270m)), runs `minnow logits FILE --tokens ... --generate N --dump-logits F`, and compares the
 logits of every step with tests/python/reference_model.py, which computes the same model in
 float64 from gguf-py's dequantized weights and shares no code with minnow.
 
@@ -60,6 +60,7 @@ CASES = [
     ("llama", "default", "f32"),
     ("llama", "tied", "f32"),
     ("llama", "rope_freqs", "f32"),
+    ("llama", "mha", "f32"),
     ("llama", "default", "f16"),
     ("llama", "default", "q8_0"),
     ("llama", "tied", "q4_0"),
@@ -70,6 +71,8 @@ CASES = [
     ("qwen2", "default", "q6_k"),
     ("gemma3", "default", "f32"),
     ("gemma3", "rope_scaling", "f32"),
+    ("gemma3", "mqa", "f32"),
+    ("gemma3", "mqa", "q4_0"),
     ("gemma3", "default", "q8_0"),
     ("gemma3", "default", "q4_k"),
     ("phi3", "default", "f32"),
@@ -231,6 +234,28 @@ def test_batch_sizes_agree(arch, batch, make_tiny, reference, run_minnow, tmp_pa
     assert np.abs(part_logits - full_logits).max() <= TOLERANCE["f32"] * rng
     compare(part_logits, reference_steps(reference(model), PROMPT, part), "f32",
             f"{arch} --batch {batch}")
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_long_prompt_in_chunks(arch, make_tiny, reference, run_minnow, tmp_path):
+    """100 prompt tokens in batches of 32 (the last one partial), then 20 steps: 120 of the 128
+    positions of the context, with the windowed layers far past their window."""
+    model = make_tiny(arch)
+    tokens = [(i * 101 + 17) % 300 for i in range(100)]
+    out, got = minnow_logits(run_minnow, tmp_path, model, tokens, "--batch", "32", "--ctx",
+                             "128", generate=20)
+    check_output_shape(out, got, arch, tokens, top=10)
+    compare(got, reference_steps(reference(model), tokens, out), "f32", f"{arch}, 100 tokens")
+
+
+@pytest.mark.parametrize("arch", ["qwen2", "gemma3"])
+def test_thread_counts_agree(arch, make_tiny, run_minnow, tmp_path):
+    model = make_tiny(arch, "default", "q8_0")
+    one = minnow_logits(run_minnow, tmp_path, model, PROMPT, "--threads", "1")
+    two = minnow_logits(run_minnow, tmp_path, model, PROMPT, "--threads", "2")
+    assert [s["token"] for s in one[0]["steps"]] == [s["token"] for s in two[0]["steps"]]
+    rng = float(one[1].max() - one[1].min())
+    assert np.abs(one[1] - two[1]).max() <= TOLERANCE["f32"] * rng
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -217,9 +217,9 @@ std::string blk_bias(uint32_t il, std::string_view what) {
 }  // namespace
 
 std::vector<std::string> tiny_model_variants(std::string_view arch) {
-  if (arch == "llama") return {"default", "tied", "rope_freqs"};
+  if (arch == "llama") return {"default", "tied", "rope_freqs", "mha"};
   if (arch == "qwen2") return {"default", "tied"};
-  if (arch == "gemma3") return {"default", "rope_scaling"};
+  if (arch == "gemma3") return {"default", "rope_scaling", "mqa"};
   if (arch == "phi3") return {"default", "longrope"};
   return {};
 }
@@ -262,6 +262,7 @@ Result<TinyModelSpec> tiny_model_spec(std::string_view arch, TensorType type,
   if (arch == "llama") {
     s.tied_output = variant == "tied";
     s.rope_freqs = variant == "rope_freqs";
+    if (variant == "mha") s.n_head_kv = s.n_head;  // one kv head per query head
     s.rope_freq_base = 100000.0f;
   } else if (arch == "qwen2") {
     s.qkv_bias = true;
@@ -280,6 +281,7 @@ Result<TinyModelSpec> tiny_model_spec(std::string_view arch, TensorType type,
     s.rope_freq_base = 1000000.0f;
     s.rms_eps = 1e-6f;
     if (variant == "rope_scaling") s.rope_scaling_factor = 8.0f;
+    if (variant == "mqa") s.n_head_kv = 1;  // as gemma-3-270m: one kv head for all four
   } else if (arch == "phi3") {
     if (variant == "longrope") {
       // Short factors while the context fits in 256 positions, long ones above.

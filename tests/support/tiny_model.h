@@ -59,9 +59,11 @@ struct TinyModelSpec {
 };
 
 // The spec of a tiny model of `arch` with weights of `type` and the named variant:
-//   llama:  default (own output.weight) | tied | rope_freqs
+//   llama:  default (own output.weight) | tied | rope_freqs | mha (4 kv heads, no GQA)
 //   qwen2:  default (q/k/v biases, own output) | tied
-//   gemma3: default (7 layers, window 4, layers 0-4 and 6 sliding, 5 global) | rope_scaling
+//   gemma3: default (7 layers, window 4, layers 0-4 and 6 sliding, 5 global) | rope_scaling |
+//           mqa (1 kv head)
+// Every other model has 4 query heads over 2 kv heads.
 //   phi3:   default (no factors) | longrope (rope_factors_long/short, original context 64)
 // Types with 256-element blocks (the k-quants) get dimensions that are multiples of 256.
 // The error names the unknown arch, variant or a type without a reference quantizer.
