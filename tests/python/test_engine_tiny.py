@@ -1,10 +1,11 @@
 """`minnow logits` on tiny random-weight models against the float64 reference forward pass.
 
-Each test writes a tiny GGUF model with minnow_make_tiny_model (tests/tools/make_tiny_model.cpp:
-llama, qwen2, gemma3 and phi3 with their variants: 4 query heads over 2 kv heads (GQA), over 4
-(llama "mha") or over 1 (gemma3 "mqa", as gemma-3-270m)), runs `minnow logits FILE --tokens ... --generate N --dump-logits F`, and compares the
-logits of every step with tests/python/reference_model.py, which computes the same model in
-float64 from gguf-py's dequantized weights and shares no code with minnow.
+Each test writes a tiny GGUF model with minnow_make_tiny_model (tests/tools/make_tiny_model.cpp):
+llama, qwen2, gemma3 and phi3 with their variants, 4 query heads over 2 kv heads (GQA), over 4
+(llama "mha") or over 1 (gemma3 "mqa", as gemma-3-270m). It runs `minnow logits FILE --tokens
+... --generate N --dump-logits F` and compares the logits of every step with
+tests/python/reference_model.py, which computes the same model in float64 from gguf-py's
+dequantized weights and shares no code with minnow.
 
 Step i's logits belong to the sequence prompt + the tokens of steps 0..i-1, so the reference
 runs on minnow's own greedy choices: a near-tie that rounding flips changes which sequence is

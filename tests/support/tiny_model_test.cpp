@@ -106,8 +106,9 @@ TEST(TinyModel, EveryArchVariantAndTypeReadsBackAsSpecified) {
         EXPECT_EQ(*f.get_u32(k + "embedding_length"), spec->n_embd);
         EXPECT_EQ(*f.get_u32(k + "block_count"), spec->n_layer);
         EXPECT_EQ(*f.get_u32(k + "attention.head_count"), 4u);
-        EXPECT_EQ(*f.get_u32(k + "attention.head_count_kv"),
-                  variant == "mha" ? 4u : variant == "mqa" ? 1u : 2u);
+        EXPECT_EQ(*f.get_u32(k + "attention.head_count_kv"), variant == "mha"   ? 4u
+                                                             : variant == "mqa" ? 1u
+                                                                                : 2u);
         // gemma3's converter writes key_length and no rope.dimension_count; the others derive
         // head_dim from n_embd / n_head.
         EXPECT_EQ(f.has(k + "attention.key_length"), std::string(arch) == "gemma3");
