@@ -376,7 +376,8 @@ def test_run_greedy_is_deterministic(arch, make_tiny, run_minnow):
 def test_real_smollm2_matches_reference(run_minnow, tmp_path):
     entry = next(m for m in MODELS if m.arch == "llama")
     path = model_path(entry)
-    tokens = [1, 9690, 2, 198, 28120, 905, 30, 1069]  # <|im_start|>system<|im_end|>\nhello world. They
+    # <|im_start|>system<|im_end|>\nhello world. They
+    tokens = [1, 9690, 2, 198, 28120, 905, 30, 1069]
     out, got = minnow_logits(run_minnow, tmp_path, path, tokens, generate=4)
     check_output_shape(out, got, "llama", tokens, top=10)
     compare(got, reference_steps(References(path), tokens, out, 8192), "q4_1",
