@@ -30,6 +30,7 @@ struct RunArgs {
   bool verbose = false;
   int threads = 0;
   int ctx = 0;
+  std::string kv_type = "f16";
   engine::GenerateOptions gen;
   int64_t seed = -1;
 };
@@ -124,7 +125,7 @@ void chat(const model::Model& m, engine::Session& session, RunArgs& a,
           const text::ChatTemplate* tmpl) {
   std::vector<engine::ChatMessage> history;
   if (!a.system.empty()) history.push_back({"system", a.system});
-  std::fprintf(stderr, ">>> chatting with %s. /? for help, /bye to leave, \"\"\" for several lines.\n",
+  std::fprintf(stderr, "Chatting with %s. /? for help, /bye to leave, \"\"\" for several lines.\n",
                a.model.c_str());
   std::string line;
   while (true) {
@@ -210,6 +211,8 @@ void run(RunArgs& a) {
   ThreadPool pool(thread_count(a.threads));
   model::ContextOptions copts;
   copts.n_ctx = a.ctx;
+  if (a.kv_type == "q8_0") copts.kv_type = model::KvType::kQ8_0;
+  else if (a.kv_type != "f16") throw std::runtime_error("--kv-type must be f16 or q8_0");
   auto session = engine::Session::create(*m, pool, copts);
   if (!session) throw std::runtime_error(session.error());
 
@@ -264,6 +267,11 @@ void register_run(CLI::App& app) {
   cmd->add_option("--ctx", a->ctx, "Context size in tokens (default: the model's, capped to fit 1 GiB of KV cache)");
   cmd->add_option("--threads", a->threads, "Threads (0 = one per core)")->capture_default_str();
   cmd->add_option("--stop", a->gen.stop, "Stop string (repeatable)");
+  cmd->add_option("--kv-type", a->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
+  cmd->add_flag("--context-shift", a->gen.context_shift,
+                "When the context is full, drop the oldest half (after --keep tokens) and go on "
+                "instead of stopping; a too-long prompt keeps its start and end");
+  cmd->add_option("--keep", a->gen.n_keep, "Tokens kept at the start on a context shift")->capture_default_str();
   cmd->add_flag("--verbose", a->verbose, "Print load time, prompt and generation speed to stderr");
   cmd->callback([a] { run(*a); });
 }
