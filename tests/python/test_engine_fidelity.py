@@ -7,7 +7,8 @@ to `minnow logits` as llama.cpp's own token ids, with 64 greedy steps, and check
     llama.cpp's, as a fraction of that position's logit range (max - min), and the same argmax
     unless both sides see a near-tie;
   - greedy: the same 64 tokens up to the first step where they may flip (see test_greedy);
-  - tokenization: `minnow tokenize --parse-special` of the prompt text gives llama.cpp's ids.
+  - tokenization: `minnow tokenize --parse-special` of the prompt text gives llama.cpp's ids,
+    and so does `minnow logits --prompt TEXT [--chat]` (BOS and chat template included).
 
 Why the tolerances are what they are: both implementations round activations against
 quantized weights (llama.cpp to 8 bits per block), so neither is the exact model. Against a
@@ -188,6 +189,25 @@ def test_tokenization(run_minnow, golden_path, name):
     p = run_minnow("tokenize", str(model), prompt["rendered"], "--json", "--parse-special")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["ids"] == prompt["tokens"]
+
+
+@pytest.mark.parametrize("golden_path,name", _CASES, ids=_IDS)
+def test_prompt_path(run_minnow, golden_path, name):
+    """`minnow logits --prompt TEXT [--chat]` reaches llama.cpp's ids by itself: BOS where the
+    model wants it, special tokens parsed, and for chat prompts the model's own template
+    rendered. Gemma 3's GGUF has no template (its chat goldens are written out by hand)."""
+    golden = _load(golden_path)
+    prompt = next(p for p in golden["prompts"] if p["name"] == name)
+    model = _model_file(golden)
+    if prompt["kind"] == "chat":
+        if prompt["rendered"].startswith("<start_of_turn>"):
+            pytest.skip("gemma-3-270m embeds no chat template")
+        args = ["--prompt", prompt["text"], "--chat"]
+    else:
+        args = ["--prompt", prompt["rendered"]]
+    p = run_minnow("logits", str(model), *args, "--generate", "1", "--top", "1")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["prompt_tokens"] == prompt["tokens"]
 
 
 def test_goldens_cover_the_models():
