@@ -17,6 +17,9 @@ namespace minnow::model {
 struct LoadOptions {
   // Read the tokenizer too. A file without tokenizer metadata still loads (token-id use only).
   bool tokenizer = true;
+  // Copy the tensor data out of the file mapping into memory backed by 2 MiB pages (see
+  // model.cpp). Off: weights are read from the page cache through the mapping.
+  bool huge_pages = true;
 };
 
 class Model {
@@ -34,10 +37,16 @@ class Model {
 
  private:
   Model() = default;
+  void move_to_huge_pages();
   std::unique_ptr<gguf::File> file_;
   ModelConfig config_;
   Weights weights_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
+  struct Unmap {
+    size_t bytes = 0;
+    void operator()(void* p) const;
+  };
+  std::unique_ptr<void, Unmap> weight_copy_{nullptr, Unmap{}};
   double load_ms_ = 0;
 };
 
