@@ -24,7 +24,8 @@ using model::ContextOptions;
 using model::Model;
 
 std::string tiny_path(const std::string& name) {
-  return (std::filesystem::path(::testing::TempDir()) / ("minnow_engine_" + name + ".gguf")).string();
+  return (std::filesystem::path(::testing::TempDir()) / ("minnow_engine_" + name + ".gguf"))
+      .string();
 }
 
 std::unique_ptr<Model> make_model(const tiny::TinyModelSpec& spec, const std::string& name) {
@@ -99,7 +100,8 @@ TEST_P(ArchTest, PrefillEqualsDecodeWhateverTheSplit) {
 TEST_P(ArchTest, Q8CacheStaysClose) {
   auto m = make_model(GetParam());
   ASSERT_TRUE(m);
-  if (m->config().k_dim() % 32 || m->config().v_dim() % 32) GTEST_SKIP() << "K/V width not a multiple of 32";
+  if (m->config().k_dim() % 32 || m->config().v_dim() % 32)
+    GTEST_SKIP() << "K/V width not a multiple of 32";
   ThreadPool pool(2);
   const auto prompt = prompt_of(10, m->config().n_vocab);
   ContextOptions opts;
@@ -214,7 +216,8 @@ TEST(ModelLoad, UnknownArchitectureIsNamed) {
   ASSERT_TRUE(tiny::write_tiny_model(*spec, path).ok());
   auto m = Model::load(path);
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.error().find("architecture 'mamba9' is not supported"), std::string::npos) << m.error();
+  EXPECT_NE(m.error().find("architecture 'mamba9' is not supported"), std::string::npos)
+      << m.error();
 }
 
 TEST(ContextEval, BadTokensAndOverflowAreErrorsThatChangeNothing) {
@@ -232,7 +235,8 @@ TEST(ContextEval, BadTokensAndOverflowAreErrorsThatChangeNothing) {
   const auto nine = prompt_of(9, m->config().n_vocab);
   r = (*ctx)->eval(nine);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().find("9 tokens do not fit in the context of 8"), std::string::npos) << r.error();
+  EXPECT_NE(r.error().find("9 tokens do not fit in the context of 8"), std::string::npos)
+      << r.error();
   EXPECT_EQ((*ctx)->n_past(), 0);
 }
 
@@ -250,10 +254,16 @@ TEST(SessionGenerate, GreedyIsDeterministicAndReusesThePrefix) {
   g.num_predict = 8;
   const auto prompt = prompt_of(6, m->config().n_vocab);
   std::string text1, text2;
-  auto r1 = (*s)->generate(prompt, g, [&](std::string_view p) { text1 += p; return true; });
+  auto r1 = (*s)->generate(prompt, g, [&](std::string_view p) {
+    text1 += p;
+    return true;
+  });
   ASSERT_TRUE(r1.ok()) << r1.error();
   EXPECT_EQ(r1->prompt_evaluated, 6);
-  auto r2 = (*s)->generate(prompt, g, [&](std::string_view p) { text2 += p; return true; });
+  auto r2 = (*s)->generate(prompt, g, [&](std::string_view p) {
+    text2 += p;
+    return true;
+  });
   ASSERT_TRUE(r2.ok()) << r2.error();
   EXPECT_EQ(r2->prompt_evaluated, 1);  // the rest came from the cache
   EXPECT_EQ(r1->tokens, r2->tokens);
@@ -288,7 +298,8 @@ TEST(SessionGenerate, PromptLongerThanTheContext) {
   auto r = (*s)->generate(prompt, g, [](std::string_view) { return true; });
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("the prompt has 20 tokens, more than fit in the context of 16"),
-            std::string::npos) << r.error();
+            std::string::npos)
+      << r.error();
   g.context_shift = true;
   g.n_keep = 2;
   r = (*s)->generate(prompt, g, [](std::string_view) { return true; });

@@ -48,11 +48,14 @@ TEST(MatmulMulti, EqualsSeparateCalls) {
         got[i].assign(batch * rows[i], -1.0f);
         ys[i] = got[i].data();
         ASSERT_TRUE(matmul(ws[i], x.data(), batch, want[i].data(), pool,
-                           scratch.get(matmul_scratch_bytes(t, cols, batch))).ok());
+                           scratch.get(matmul_scratch_bytes(t, cols, batch)))
+                        .ok());
       }
       ASSERT_TRUE(matmul_multi(ws, x.data(), batch, ys, pool,
-                               scratch.get(matmul_scratch_bytes(t, cols, batch))).ok());
-      for (int i = 0; i < 3; ++i) EXPECT_EQ(want[i], got[i]) << tensor_type_name(t) << " batch " << batch;
+                               scratch.get(matmul_scratch_bytes(t, cols, batch)))
+                      .ok());
+      for (int i = 0; i < 3; ++i)
+        EXPECT_EQ(want[i], got[i]) << tensor_type_name(t) << " batch " << batch;
     }
   }
 }

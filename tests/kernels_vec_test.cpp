@@ -85,7 +85,9 @@ TEST_P(VecTest, NormParts) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, VecTest,
                          ::testing::Values(KernelTarget::kAvx2, KernelTarget::kAvx512),
-                         [](const auto& info) { return std::string(kernel_target_name(info.param)); });
+                         [](const auto& info) {
+                           return std::string(kernel_target_name(info.param));
+                         });
 
 }  // namespace
 }  // namespace minnow::kernels

@@ -146,13 +146,14 @@ void run_bench(const BenchArgs& a) {
   std::printf("| %-24s | %10s | %8s | %-8s | %7s | %8s | %16s |\n", "model", "size", "params",
               "backend", "threads", "test", "t/s");
   std::printf("| %s | %s | %s | %s | %s | %s | %s |\n", std::string(24, '-').c_str(),
-              std::string(10, '-').c_str(), std::string(8, '-').c_str(), std::string(8, '-').c_str(),
-              std::string(7, '-').c_str(), std::string(8, '-').c_str(), std::string(16, '-').c_str());
+              std::string(10, '-').c_str(), std::string(8, '-').c_str(),
+              std::string(8, '-').c_str(), std::string(7, '-').c_str(), std::string(8, '-').c_str(),
+              std::string(16, '-').c_str());
   for (const Series* s : {&pp, &tg}) {
     if (s->ts.empty()) continue;
     std::printf("| %-24s | %6.1f MiB | %6.1f M | %-8s | %7d | %8s | %7.2f ± %6.2f |\n",
-                a.model.c_str(), m->file().file_size() / 1048576.0, m->n_params() / 1e6, target.c_str(),
-                pool.n_threads(), s->test.c_str(), s->mean(), s->sd());
+                a.model.c_str(), m->file().file_size() / 1048576.0, m->n_params() / 1e6,
+                target.c_str(), pool.n_threads(), s->test.c_str(), s->mean(), s->sd());
   }
   std::printf("\nload %.1f ms, time to first token (pp%d) %.1f ms, peak RSS %.1f MiB\n",
               m->load_ms(), a.n_prompt, ttft_ms, peak_rss_bytes() / 1048576.0);
@@ -162,7 +163,8 @@ void run_bench(const BenchArgs& a) {
 
 void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
-  CLI::App* cmd = app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
+  CLI::App* cmd =
+      app.add_subcommand("bench", "Prompt-processing and generation speed (llama-bench style)");
   cmd->add_option("model", a->model, "Model name or .gguf path")->required();
   cmd->add_option("-p,--n-prompt", a->n_prompt, "Prompt tokens (pp test)")->capture_default_str();
   cmd->add_option("-n,--n-gen", a->n_gen, "Generated tokens (tg test)")->capture_default_str();

@@ -14,8 +14,8 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
-#include "model/context.h"
 #include "engine/chat.h"
+#include "model/context.h"
 
 namespace minnow::cli {
 namespace {
@@ -57,7 +57,8 @@ std::vector<int32_t> parse_token_list(const std::string& s) {
 
 void run_logits(const LogitsArgs& a) {
   const bool use_text = !a.prompt.empty();
-  if (use_text == !a.tokens.empty()) throw std::runtime_error("give exactly one of --tokens and --prompt");
+  if (use_text == !a.tokens.empty())
+    throw std::runtime_error("give exactly one of --tokens and --prompt");
   if (a.generate < 1) throw std::runtime_error("--generate must be at least 1");
   auto m = load_model(a.model, model::LoadOptions{use_text});
   std::vector<int32_t> prompt;
@@ -83,8 +84,10 @@ void run_logits(const LogitsArgs& a) {
   model::ContextOptions opts;
   opts.n_batch = a.batch;
   opts.n_ctx = a.ctx > 0 ? a.ctx : static_cast<int>(prompt.size()) + a.generate;
-  if (a.kv_type == "q8_0") opts.kv_type = model::KvType::kQ8_0;
-  else if (a.kv_type != "f16") throw std::runtime_error("--kv-type must be f16 or q8_0");
+  if (a.kv_type == "q8_0")
+    opts.kv_type = model::KvType::kQ8_0;
+  else if (a.kv_type != "f16")
+    throw std::runtime_error("--kv-type must be f16 or q8_0");
   auto ctx = model::Context::create(*m, pool, opts);
   if (!ctx) throw std::runtime_error(ctx.error());
 
@@ -125,14 +128,16 @@ void run_logits(const LogitsArgs& a) {
 
 void register_logits(CLI::App& app) {
   auto a = std::make_shared<LogitsArgs>();
-  CLI::App* cmd = app.add_subcommand("logits", "Greedy steps with their raw logits, as JSON (for fidelity tests)");
+  CLI::App* cmd = app.add_subcommand(
+      "logits", "Greedy steps with their raw logits, as JSON (for fidelity tests)");
   cmd->add_option("model", a->model, "Model name or .gguf path")->required();
   cmd->add_option("--tokens", a->tokens, "Comma-separated prompt token ids (no BOS added)");
   cmd->add_option("--prompt", a->prompt, "Prompt text (tokenized with BOS and special tokens)");
   cmd->add_flag("--chat", a->chat, "Render --prompt as a user message through the chat template");
   cmd->add_option("--generate", a->generate, "Greedy steps")->capture_default_str();
   cmd->add_option("--top", a->top, "Largest logits listed per step")->capture_default_str();
-  cmd->add_option("--dump-logits", a->dump, "Write every step's full logits (f32, steps x n_vocab)");
+  cmd->add_option("--dump-logits", a->dump,
+                  "Write every step's full logits (f32, steps x n_vocab)");
   cmd->add_option("--batch", a->batch, "Prefill batch size")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (0 = one per core)")->capture_default_str();
   cmd->add_option("--ctx", a->ctx, "Context size (default: prompt + steps)");

@@ -62,7 +62,8 @@ void print_stats(const model::Model& m, const engine::GenerateResult& r) {
   // The first token comes from the prompt's logits; the rate counts the decode steps after it.
   const int steps = r.generated_tokens - 1;
   std::fprintf(stderr, "generated:  %d tokens in %.1f ms, %.1f tokens/s\n", r.generated_tokens,
-               r.generate_ms, steps > 0 && r.generate_ms > 0 ? steps * 1000.0 / r.generate_ms : 0.0);
+               r.generate_ms,
+               steps > 0 && r.generate_ms > 0 ? steps * 1000.0 / r.generate_ms : 0.0);
   std::fprintf(stderr, "first token: %.1f ms, stop: %s\n", r.ttft_ms, r.done_reason.c_str());
 }
 
@@ -102,19 +103,32 @@ std::string answer(engine::Session& session, const RunArgs& a, const std::vector
 bool set_parameter(RunArgs& a, const std::string& name, const std::string& value) {
   try {
     auto& s = a.gen.sampling;
-    if (name == "temperature") s.temperature = std::stof(value);
-    else if (name == "top_k") s.top_k = std::stoi(value);
-    else if (name == "top_p") s.top_p = std::stof(value);
-    else if (name == "min_p") s.min_p = std::stof(value);
-    else if (name == "typical_p") s.typical_p = std::stof(value);
-    else if (name == "repeat_penalty") s.repeat_penalty = std::stof(value);
-    else if (name == "repeat_last_n") s.repeat_last_n = std::stoi(value);
-    else if (name == "presence_penalty") s.presence_penalty = std::stof(value);
-    else if (name == "frequency_penalty") s.frequency_penalty = std::stof(value);
-    else if (name == "seed") s.seed = std::stoull(value);
-    else if (name == "num_predict") a.gen.num_predict = std::stoi(value);
-    else if (name == "stop") a.gen.stop.push_back(value);
-    else return false;
+    if (name == "temperature")
+      s.temperature = std::stof(value);
+    else if (name == "top_k")
+      s.top_k = std::stoi(value);
+    else if (name == "top_p")
+      s.top_p = std::stof(value);
+    else if (name == "min_p")
+      s.min_p = std::stof(value);
+    else if (name == "typical_p")
+      s.typical_p = std::stof(value);
+    else if (name == "repeat_penalty")
+      s.repeat_penalty = std::stof(value);
+    else if (name == "repeat_last_n")
+      s.repeat_last_n = std::stoi(value);
+    else if (name == "presence_penalty")
+      s.presence_penalty = std::stof(value);
+    else if (name == "frequency_penalty")
+      s.frequency_penalty = std::stof(value);
+    else if (name == "seed")
+      s.seed = std::stoull(value);
+    else if (name == "num_predict")
+      a.gen.num_predict = std::stoi(value);
+    else if (name == "stop")
+      a.gen.stop.push_back(value);
+    else
+      return false;
   } catch (const std::exception&) {
     return false;
   }
@@ -162,7 +176,8 @@ void chat(const model::Model& m, engine::Session& session, RunArgs& a,
           if (set_parameter(a, name, value)) {
             std::fprintf(stderr, "Set parameter '%s' to '%s'\n", name.c_str(), value.c_str());
           } else {
-            std::fprintf(stderr, "Unknown parameter or bad value: %s %s\n", name.c_str(), value.c_str());
+            std::fprintf(stderr, "Unknown parameter or bad value: %s %s\n", name.c_str(),
+                         value.c_str());
           }
         } else if (sub == "system") {
           std::getline(cmd >> std::ws, a.system);
@@ -174,15 +189,18 @@ void chat(const model::Model& m, engine::Session& session, RunArgs& a,
         } else if (sub == "quiet") {
           a.verbose = false;
         } else {
-          std::fprintf(stderr, "Usage: /set parameter NAME VALUE | /set system TEXT | /set verbose | /set quiet\n");
+          std::fprintf(
+              stderr,
+              "Usage: /set parameter NAME VALUE | /set system TEXT | /set verbose | /set quiet\n");
         }
       } else {
-        std::fprintf(stderr,
-                     "Commands:\n  /set parameter NAME VALUE  (temperature, top_k, top_p, min_p, "
-                     "typical_p, repeat_penalty, repeat_last_n, presence_penalty, "
-                     "frequency_penalty, seed, num_predict, stop)\n  /set system TEXT\n  /set "
-                     "verbose | /set quiet\n  /clear\n  /bye\n  \"\"\" begins and ends a multi-line "
-                     "message\n  Ctrl-C stops an answer, Ctrl-D leaves\n");
+        std::fprintf(
+            stderr,
+            "Commands:\n  /set parameter NAME VALUE  (temperature, top_k, top_p, min_p, "
+            "typical_p, repeat_penalty, repeat_last_n, presence_penalty, "
+            "frequency_penalty, seed, num_predict, stop)\n  /set system TEXT\n  /set "
+            "verbose | /set quiet\n  /clear\n  /bye\n  \"\"\" begins and ends a multi-line "
+            "message\n  Ctrl-C stops an answer, Ctrl-D leaves\n");
       }
       continue;
     }
@@ -211,8 +229,10 @@ void run(RunArgs& a) {
   ThreadPool pool(thread_count(a.threads));
   model::ContextOptions copts;
   copts.n_ctx = a.ctx;
-  if (a.kv_type == "q8_0") copts.kv_type = model::KvType::kQ8_0;
-  else if (a.kv_type != "f16") throw std::runtime_error("--kv-type must be f16 or q8_0");
+  if (a.kv_type == "q8_0")
+    copts.kv_type = model::KvType::kQ8_0;
+  else if (a.kv_type != "f16")
+    throw std::runtime_error("--kv-type must be f16 or q8_0");
   auto session = engine::Session::create(*m, pool, copts);
   if (!session) throw std::runtime_error(session.error());
 
@@ -221,11 +241,13 @@ void run(RunArgs& a) {
     auto t = engine::chat_template_for(*m);
     if (!t) throw std::runtime_error(t.error());
     tmpl = std::move(*t);
-    if (!tmpl->warning().empty()) std::fprintf(stderr, "minnow: warning: %s\n", tmpl->warning().c_str());
+    if (!tmpl->warning().empty())
+      std::fprintf(stderr, "minnow: warning: %s\n", tmpl->warning().c_str());
   }
   if (a.verbose) {
     std::fprintf(stderr, "model %s: %s, %d layers, context %d, %d threads\n", a.model.c_str(),
-                 m->config().arch.c_str(), m->config().n_layer, (*session)->n_ctx(), pool.n_threads());
+                 m->config().arch.c_str(), m->config().n_layer, (*session)->n_ctx(),
+                 pool.n_threads());
   }
 
   std::string prompt = a.prompt;
@@ -249,29 +271,37 @@ void run(RunArgs& a) {
 
 void register_run(CLI::App& app) {
   auto a = std::make_shared<RunArgs>();
-  CLI::App* cmd = app.add_subcommand("run", "Generate text from a prompt, or chat (no prompt, on a terminal)");
+  CLI::App* cmd =
+      app.add_subcommand("run", "Generate text from a prompt, or chat (no prompt, on a terminal)");
   cmd->add_option("model", a->model, "Model name or .gguf path")->required();
   cmd->add_option("prompt", a->prompt, "Prompt (default: stdin; none on a terminal: chat)");
   cmd->add_option("--system", a->system, "System message");
   cmd->add_flag("--raw", a->raw, "Use the prompt as is, without the chat template");
   auto& s = a->gen.sampling;
-  cmd->add_option("--temperature", s.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();
+  cmd->add_option("--temperature", s.temperature, "Sampling temperature (0 = greedy)")
+      ->capture_default_str();
   cmd->add_option("--top-k", s.top_k, "Top-k (0 = off)")->capture_default_str();
   cmd->add_option("--top-p", s.top_p, "Top-p (1 = off)")->capture_default_str();
   cmd->add_option("--min-p", s.min_p, "Min-p (0 = off)")->capture_default_str();
   cmd->add_option("--typical-p", s.typical_p, "Typical-p (1 = off)")->capture_default_str();
-  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repeat penalty (1 = off)")->capture_default_str();
-  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties look back on")->capture_default_str();
+  cmd->add_option("--repeat-penalty", s.repeat_penalty, "Repeat penalty (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--repeat-last-n", s.repeat_last_n, "Tokens the penalties look back on")
+      ->capture_default_str();
   cmd->add_option("--seed", a->seed, "Random seed (default: random)");
-  cmd->add_option("-n,--num-predict", a->gen.num_predict, "Tokens to generate at most (-1 = no limit)")->capture_default_str();
-  cmd->add_option("--ctx", a->ctx, "Context size in tokens (default: the model's, capped to fit 1 GiB of KV cache)");
+  cmd->add_option("-n,--num-predict", a->gen.num_predict,
+                  "Tokens to generate at most (-1 = no limit)")
+      ->capture_default_str();
+  cmd->add_option("--ctx", a->ctx,
+                  "Context size in tokens (default: the model's, capped to fit 1 GiB of KV cache)");
   cmd->add_option("--threads", a->threads, "Threads (0 = one per core)")->capture_default_str();
   cmd->add_option("--stop", a->gen.stop, "Stop string (repeatable)");
   cmd->add_option("--kv-type", a->kv_type, "KV cache type: f16 or q8_0")->capture_default_str();
   cmd->add_flag("--context-shift", a->gen.context_shift,
                 "When the context is full, drop the oldest half (after --keep tokens) and go on "
                 "instead of stopping; a too-long prompt keeps its start and end");
-  cmd->add_option("--keep", a->gen.n_keep, "Tokens kept at the start on a context shift")->capture_default_str();
+  cmd->add_option("--keep", a->gen.n_keep, "Tokens kept at the start on a context shift")
+      ->capture_default_str();
   cmd->add_flag("--verbose", a->verbose, "Print load time, prompt and generation speed to stderr");
   cmd->callback([a] { run(*a); });
 }

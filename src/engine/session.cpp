@@ -61,7 +61,8 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
                                          const std::function<bool(const TokenEvent&)>& on_token,
                                          const std::atomic<bool>* cancel) {
   const text::Tokenizer* tok = model_.tokenizer();
-  if (!tok) return Status::error(model_.path() + ": the file has no tokenizer, cannot generate text");
+  if (!tok)
+    return Status::error(model_.path() + ": the file has no tokenizer, cannot generate text");
   if (prompt_in.empty()) return Status::error("the prompt has no tokens");
   const auto t0 = Clock::now();
   GenerateResult r;

@@ -47,13 +47,13 @@ struct TokenEvent {
 };
 
 struct GenerateResult {
-  std::string done_reason;  // "stop" (end of generation or stop string), "length", "cancel"
-  int prompt_tokens = 0;    // tokens of the prompt
+  std::string done_reason;   // "stop" (end of generation or stop string), "length", "cancel"
+  int prompt_tokens = 0;     // tokens of the prompt
   int prompt_evaluated = 0;  // of which evaluated now (the rest was reused from the cache)
   int generated_tokens = 0;
-  double prompt_ms = 0;     // evaluating the prompt (up to the first logits)
-  double generate_ms = 0;   // the decode steps after the first token
-  double ttft_ms = 0;       // from the call to the first token sampled
+  double prompt_ms = 0;         // evaluating the prompt (up to the first logits)
+  double generate_ms = 0;       // the decode steps after the first token
+  double ttft_ms = 0;           // from the call to the first token sampled
   std::vector<int32_t> tokens;  // generated ids
 };
 

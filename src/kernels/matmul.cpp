@@ -172,8 +172,8 @@ const KernelTable* table_for(KernelTarget target) {
 
 // Step 1: quantizes x (batch, cols) once into the activation format of `weight_type`, in
 // `scratch` (laid out by scratch_layout), or points at x for float weights.
-Activations quantize_activations(const KernelTable& table, TensorType weight_type,
-                                 const float* x, int64_t cols, int64_t batch, ThreadPool& pool,
+Activations quantize_activations(const KernelTable& table, TensorType weight_type, const float* x,
+                                 int64_t cols, int64_t batch, ThreadPool& pool,
                                  std::span<std::byte> scratch) {
   const TensorType act = activation_type(weight_type);
   Activations a;
@@ -282,7 +282,8 @@ Status matmul(KernelTarget target, const WeightView& w, const float* x, int64_t 
   MINNOW_RETURN_IF_ERROR(check_scratch(w, batch, scratch));
   const Activations a = quantize_activations(*table, w.type, x, w.cols, batch, pool, scratch);
   const Plan p = plan_for(w, batch, pool.n_threads(), 1.0);
-  pool.parallel_for(p.items(), [&](int64_t item, int) { run_item(*table, w, p, a, batch, y, item); });
+  pool.parallel_for(p.items(),
+                    [&](int64_t item, int) { run_item(*table, w, p, a, batch, y, item); });
   return Status();
 }
 
@@ -306,7 +307,8 @@ Status matmul_multi(std::span<const WeightView> ws, const float* x, int64_t batc
   if (batch == 0) return Status();
   // Scratch layout depends only on the activation format, cols and batch: one for all.
   MINNOW_RETURN_IF_ERROR(check_scratch(ws[0], batch, scratch));
-  const Activations a = quantize_activations(*table, ws[0].type, x, ws[0].cols, batch, pool, scratch);
+  const Activations a =
+      quantize_activations(*table, ws[0].type, x, ws[0].cols, batch, pool, scratch);
   // One dispatch over the work items of every weight, each weight getting a share of the
   // threads in proportion to its size.
   int64_t total_rows = 0;

@@ -60,7 +60,7 @@ float sum_sq_ref(const float* x, int64_t n) {
 }
 
 VecOps make_scalar() {
-  return VecOps{dot_f16_ref, axpy_f16_ref, to_f16_ref, exp_shifted_ref,
+  return VecOps{dot_f16_ref,  axpy_f16_ref, to_f16_ref,    exp_shifted_ref,
                 silu_mul_ref, gelu_mul_ref, scale_mul_ref, sum_sq_ref};
 }
 

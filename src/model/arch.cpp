@@ -80,11 +80,11 @@ Result<ModelConfig> read_config(const gguf::File& file) {
 
   ModelConfig c;
   c.arch = arch;
-#define MINNOW_SET(field, expr)        \
-  do {                                 \
-    auto r_ = (expr);                  \
+#define MINNOW_SET(field, expr)                     \
+  do {                                              \
+    auto r_ = (expr);                               \
     if (!r_.ok()) return Status::error(r_.error()); \
-    field = *r_;                       \
+    field = *r_;                                    \
   } while (0)
   MINNOW_SET(c.n_embd, required(file, info->embedding_length, Key::kEmbeddingLength, arch));
   MINNOW_SET(c.n_layer, required(file, info->block_count, Key::kBlockCount, arch));
@@ -97,8 +97,8 @@ Result<ModelConfig> read_config(const gguf::File& file) {
   }
   if (c.n_head <= 0 || c.n_head_kv <= 0 || c.n_head % c.n_head_kv != 0 ||
       c.n_head / c.n_head_kv > 64) {
-    return Status::error(file.path() + ": " + std::to_string(c.n_head) + " heads cannot be shared by " +
-                         std::to_string(c.n_head_kv) + " KV heads");
+    return Status::error(file.path() + ": " + std::to_string(c.n_head) +
+                         " heads cannot be shared by " + std::to_string(c.n_head_kv) + " KV heads");
   }
   c.head_dim = info->key_length ? static_cast<int>(*info->key_length) : c.n_embd / c.n_head;
   c.head_dim_v = info->value_length ? static_cast<int>(*info->value_length) : c.head_dim;

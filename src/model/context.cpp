@@ -65,16 +65,16 @@ struct Context::Buffers {
   // Attention: per-thread scores (group, n_ctx) and f32 rows for q8_0 caches; per-item
   // partial softmax state when a decode step splits the KV length across threads.
   int max_chunks = 8;
-  std::vector<float> scores;       // (n_threads, group, n_ctx)
-  std::vector<float> kv_rows;      // (n_threads, k_dim + v_dim)
-  std::vector<float> part;         // (n_head_kv, max_chunks, group, 2 + head_dim_v)
+  std::vector<float> scores;   // (n_threads, group, n_ctx)
+  std::vector<float> kv_rows;  // (n_threads, k_dim + v_dim)
+  std::vector<float> part;     // (n_head_kv, max_chunks, group, 2 + head_dim_v)
   // Prefill attention as matmuls (attention_prefill), per KV head and block of queries.
   // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
-  static constexpr int kQueryBlock = 64;       // tokens per block
-  std::unique_ptr<float[]> pf_q;               // (kQueryBlock * group, head_dim)
-  std::unique_ptr<float[]> pf_s;               // (kQueryBlock * group, n_ctx) scores, then P
-  std::unique_ptr<float[]> pf_vt;              // (head_dim_v, n_ctx) V of one head, transposed
-  std::unique_ptr<float[]> pf_y;               // (head_dim_v, kQueryBlock * group)
+  static constexpr int kQueryBlock = 64;  // tokens per block
+  std::unique_ptr<float[]> pf_q;          // (kQueryBlock * group, head_dim)
+  std::unique_ptr<float[]> pf_s;          // (kQueryBlock * group, n_ctx) scores, then P
+  std::unique_ptr<float[]> pf_vt;         // (head_dim_v, n_ctx) V of one head, transposed
+  std::unique_ptr<float[]> pf_y;          // (head_dim_v, kQueryBlock * group)
 };
 
 Context::Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch)
@@ -97,7 +97,8 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
   }
   auto cache = KvCache::create(c, n_ctx, options.kv_type, std::min(n_batch, n_ctx));
   if (!cache.ok()) return Status::error(model.path() + ": " + cache.error());
-  std::unique_ptr<Context> ctx(new Context(model, pool, std::move(*cache), std::min(n_batch, n_ctx)));
+  std::unique_ptr<Context> ctx(
+      new Context(model, pool, std::move(*cache), std::min(n_batch, n_ctx)));
   ctx->buf_ = std::make_unique<Buffers>();
   Buffers& b = *ctx->buf_;
   const size_t B = ctx->n_batch_;
@@ -119,14 +120,17 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
   // layer; Phi-3's long ones when the context exceeds the original one.
   const Weights& w = model.weights();
   const Vector* factors = !w.rope_freqs.empty() ? &w.rope_freqs : nullptr;
-  if (!w.rope_long.empty() && n_ctx > c.rope_orig_ctx && c.rope_orig_ctx > 0) factors = &w.rope_long;
-  else if (!w.rope_short.empty()) factors = &w.rope_short;
+  if (!w.rope_long.empty() && n_ctx > c.rope_orig_ctx && c.rope_orig_ctx > 0)
+    factors = &w.rope_long;
+  else if (!w.rope_short.empty())
+    factors = &w.rope_short;
   const int half = c.n_rot / 2;
   for (int il = 0; il < c.n_layer; ++il) {
     const LayerConfig& L = c.layers[il];
     int idx = -1;
     for (size_t r = 0; r < b.ropes.size(); ++r) {
-      if (b.ropes[r].base == L.rope_base && b.ropes[r].freq_scale == L.rope_freq_scale) idx = int(r);
+      if (b.ropes[r].base == L.rope_base && b.ropes[r].freq_scale == L.rope_freq_scale)
+        idx = int(r);
     }
     if (idx < 0) {
       Rope rope;
@@ -177,7 +181,8 @@ Result<std::span<const float>> Context::eval(std::span<const int32_t> tokens) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= c_.n_vocab) {
       return Status::error("token " + std::to_string(tokens[i]) + " at index " + std::to_string(i) +
-                           " is outside the vocabulary (0.." + std::to_string(c_.n_vocab - 1) + ")");
+                           " is outside the vocabulary (0.." + std::to_string(c_.n_vocab - 1) +
+                           ")");
     }
   }
   if (n_past_ + tokens.size() > size_t(n_ctx())) {
@@ -231,7 +236,8 @@ Status Context::shift(int n_keep, int n_discard) {
     }
     auto rerotate = [&](int slot) {
       kernels::dequantize_row_ref(row_type, L.k_row(slot), row.data(), c_.k_dim());
-      rotate(row.data(), c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, cos.data(), sin.data());
+      rotate(row.data(), c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, cos.data(),
+             sin.data());
       kernels::quantize_row_ref(row_type, row.data(), L.k_row(slot), c_.k_dim());
     };
     if (L.ring) {
@@ -296,7 +302,8 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
   // Weights that read the same normalized h: quantized once, one dispatch.
   auto multi = [&](std::span<const Matrix> ws, std::span<float* const> ys) {
     size_t bytes = 0;
-    for (const Matrix& m : ws) bytes = std::max(bytes, kernels::matmul_scratch_bytes(m.type, m.cols, n));
+    for (const Matrix& m : ws)
+      bytes = std::max(bytes, kernels::matmul_scratch_bytes(m.type, m.cols, n));
     const Status s = kernels::matmul_multi(ws, b.h.data(), n, ys, pool_, b.mm.get(bytes));
     if (!s.ok()) std::abort();
   };
@@ -368,8 +375,10 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
           rms_norm(ops, kh, L.k_norm.data(), kh, c_.head_dim, c_.norm_eps);
         }
       }
-      rotate(q, c_.n_head, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half], &rope.sin[t * half]);
-      rotate(k, c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half], &rope.sin[t * half]);
+      rotate(q, c_.n_head, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half],
+             &rope.sin[t * half]);
+      rotate(k, c_.n_head_kv, c_.head_dim, c_.n_rot, c_.rope_style, &rope.cos[t * half],
+             &rope.sin[t * half]);
     });
     // Keys and values go in before attention so that each token sees itself and the
     // earlier tokens of its batch (the causal mask hides the later ones).
@@ -377,8 +386,10 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
       cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
     }
     // Several tokens: matrix × matrix over the cache (f16); one token: the split decode loop.
-    if (n >= 4 && cache_.type() == KvType::kF16) attention_prefill(il, n, pos0);
-    else attention(il, n, pos0);
+    if (n >= 4 && cache_.type() == KvType::kF16)
+      attention_prefill(il, n, pos0);
+    else
+      attention(il, n, pos0);
     matmul(L.wo, b.attn.data(), n, b.o.data());
     for_rows(pool_, n, [&](int t) {
       float* o = &b.o[size_t(t) * E];
@@ -403,8 +414,10 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     for_rows(pool_, n, [&](int t) {
       float* g = &b.g[size_t(t) * F];
       const float* u = &b.u[size_t(t) * F];
-      if (c_.ffn_act == FfnActivation::kGeluTanh) ops.gelu_mul(g, u, F);
-      else ops.silu_mul(g, u, F);
+      if (c_.ffn_act == FfnActivation::kGeluTanh)
+        ops.gelu_mul(g, u, F);
+      else
+        ops.silu_mul(g, u, F);
     });
     matmul(L.w_down, b.g.data(), n, b.o.data());
     for_rows(pool_, n, [&](int t) {
@@ -440,8 +453,8 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
   const int window = c_.layers[il].sliding ? c_.sliding_window : 0;
   const float scale = c_.attn_scale > 0 ? c_.attn_scale : 1.0f / std::sqrt(float(hd));
   auto matmul = [&](const Matrix& m, const float* x, int64_t batch, float* y) {
-    const Status s = kernels::matmul(m, x, batch, y, pool_,
-                                     b.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
+    const Status s = kernels::matmul(
+        m, x, batch, y, pool_, b.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
     if (!s.ok()) std::abort();  // shapes and types are fixed by construction
   };
 
@@ -458,8 +471,8 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
     for (int g = 0; g < n_kv; ++g) {
       // Q_g: row (t - t0) * group + j is query head g * group + j of token t.
       for (int t = t0; t < t1; ++t) {
-        std::memcpy(&b.pf_q[size_t(t - t0) * group * hd], &b.q[size_t(t) * qd + size_t(g) * group * hd],
-                    sizeof(float) * group * hd);
+        std::memcpy(&b.pf_q[size_t(t - t0) * group * hd],
+                    &b.q[size_t(t) * qd + size_t(g) * group * hd], sizeof(float) * group * hd);
       }
       Matrix k_view{TensorType::F16, L.k_row(k0) + size_t(g) * hd * 2, nk, hd, L.k_row_bytes};
       float* S = b.pf_s.get();
@@ -557,7 +570,8 @@ void Context::attention(int il, int n_tok, int pos0) {
     int s0, s1;
     range(p, s0, s1);
     const int span = s1 - s0;
-    const int c0 = s0 + int(int64_t(span) * c / n_chunks), c1 = s0 + int(int64_t(span) * (c + 1) / n_chunks);
+    const int c0 = s0 + int(int64_t(span) * c / n_chunks),
+              c1 = s0 + int(int64_t(span) * (c + 1) / n_chunks);
     const int len = c1 - c0;
     float* sc = &b.scores[size_t(thread) * group * n_ctx];
     float* krow = &b.kv_rows[size_t(thread) * (kd + vd)];
@@ -577,7 +591,8 @@ void Context::attention(int il, int n_tok, int pos0) {
       }
       if (f16) {
         const auto* k = reinterpret_cast<const kernels::f16_t*>(L.k_row(s)) + size_t(g) * hd;
-        for (int h = 0; h < group; ++h) sc[size_t(h) * len + i] = ops.dot_f16(k, q + size_t(h) * hd, hd) * scale;
+        for (int h = 0; h < group; ++h)
+          sc[size_t(h) * len + i] = ops.dot_f16(k, q + size_t(h) * hd, hd) * scale;
       } else {
         kernels::dequantize_row_ref(TensorType::Q8_0, L.k_row(s), krow, kd);
         const float* k = krow + size_t(g) * hd;
@@ -596,7 +611,8 @@ void Context::attention(int il, int n_tok, int pos0) {
       l[h] = m[h] == kNegInf ? 0.0f : ops.exp_shifted(row, len, m[h]);
     }
     // Weighted values: into the output directly, or into this chunk's partial slot.
-    float* acc_base = n_chunks == 1 ? nullptr : &b.part[(size_t(g) * b.max_chunks + c) * group * (2 + hdv)];
+    float* acc_base =
+        n_chunks == 1 ? nullptr : &b.part[(size_t(g) * b.max_chunks + c) * group * (2 + hdv)];
     float* acc[64];
     for (int h = 0; h < group; ++h) {
       acc[h] = n_chunks == 1 ? &b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + h) * hdv]

@@ -19,7 +19,7 @@
 namespace minnow::model {
 
 struct ContextOptions {
-  int n_ctx = 0;  // 0: the model's training context, capped so the KV cache fits kv_budget
+  int n_ctx = 0;      // 0: the model's training context, capped so the KV cache fits kv_budget
   int n_batch = 512;  // most tokens per forward call (prefill chunk)
   KvType kv_type = KvType::kF16;
   uint64_t kv_budget_bytes = uint64_t(1) << 30;

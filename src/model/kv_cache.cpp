@@ -38,7 +38,8 @@ uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type, int n_
 }
 
 Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, int n_batch) {
-  if (n_ctx <= 0) return Status::error("context size must be positive, got " + std::to_string(n_ctx));
+  if (n_ctx <= 0)
+    return Status::error("context size must be positive, got " + std::to_string(n_ctx));
   if (type == KvType::kQ8_0 && (c.k_dim() % 32 != 0 || c.v_dim() % 32 != 0)) {
     return Status::error("q8_0 KV cache needs K and V widths that are multiples of 32 (model has " +
                          std::to_string(c.k_dim()) + " and " + std::to_string(c.v_dim()) + ")");
@@ -70,8 +71,10 @@ void KvCache::store(int il, int pos, const float* k, const float* v) {
     L.ring_head = (L.ring_head + 1) % L.n_slots;
     L.slot_pos[slot] = pos;
   }
-  const int k_n = static_cast<int>(type_ == KvType::kF16 ? L.k_row_bytes / 2 : L.k_row_bytes / 34 * 32);
-  const int v_n = static_cast<int>(type_ == KvType::kF16 ? L.v_row_bytes / 2 : L.v_row_bytes / 34 * 32);
+  const int k_n =
+      static_cast<int>(type_ == KvType::kF16 ? L.k_row_bytes / 2 : L.k_row_bytes / 34 * 32);
+  const int v_n =
+      static_cast<int>(type_ == KvType::kF16 ? L.v_row_bytes / 2 : L.v_row_bytes / 34 * 32);
   write_row(type_, k, L.k_row(slot), k_n);
   write_row(type_, v, L.v_row(slot), v_n);
 }

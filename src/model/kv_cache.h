@@ -26,9 +26,9 @@ struct KvLayer {
   int n_slots = 0;
   size_t k_row_bytes = 0;  // one slot's keys: n_head_kv * head_dim elements
   size_t v_row_bytes = 0;
-  std::unique_ptr<uint8_t[]> k;  // (n_slots, n_head_kv * head_dim)
-  std::unique_ptr<uint8_t[]> v;  // (n_slots, n_head_kv * head_dim_v)
-  int ring_head = 0;             // ring: next slot to write
+  std::unique_ptr<uint8_t[]> k;   // (n_slots, n_head_kv * head_dim)
+  std::unique_ptr<uint8_t[]> v;   // (n_slots, n_head_kv * head_dim_v)
+  int ring_head = 0;              // ring: next slot to write
   std::vector<int32_t> slot_pos;  // ring: (n_slots) position held, -1 = empty
 
   uint8_t* k_row(int slot) { return k.get() + size_t(slot) * k_row_bytes; }

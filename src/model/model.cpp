@@ -54,7 +54,8 @@ void Model::move_to_huge_pages() {
   void* raw = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return;
   // The data section starts on a 2 MiB boundary (tensor offsets within it keep their alignment).
-  auto* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) / kHuge * kHuge);
+  auto* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(raw) + kHuge - 1) / kHuge * kHuge);
   madvise(base, len - (base - static_cast<uint8_t*>(raw)), MADV_HUGEPAGE);
   // Read with pread rather than copied from the mapping: the file's pages never enter this
   // process, so the resident size holds one copy of the weights, as with the mapping alone.
@@ -63,8 +64,10 @@ void Model::move_to_huge_pages() {
   for (size_t off = 0; ok && off < bytes;) {
     const ssize_t n = pread(fd, base + off, std::min<size_t>(bytes - off, size_t(64) << 20),
                             static_cast<off_t>(f.data_offset() + off));
-    if (n <= 0) ok = false;
-    else off += static_cast<size_t>(n);
+    if (n <= 0)
+      ok = false;
+    else
+      off += static_cast<size_t>(n);
   }
   if (fd >= 0) close(fd);
   if (!ok) {
@@ -77,7 +80,8 @@ void Model::move_to_huge_pages() {
   rebase(weights_.token_embd);
   rebase(weights_.output);
   for (LayerWeights& L : weights_.layers) {
-    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) rebase(*m);
+    for (Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+      rebase(*m);
   }
   weight_copy_ = std::unique_ptr<void, Unmap>(raw, Unmap{len});
 }

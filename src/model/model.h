@@ -24,7 +24,8 @@ struct LoadOptions {
 
 class Model {
  public:
-  static Result<std::unique_ptr<Model>> load(const std::string& path, const LoadOptions& options = {});
+  static Result<std::unique_ptr<Model>> load(const std::string& path,
+                                             const LoadOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
   const Weights& weights() const { return weights_; }

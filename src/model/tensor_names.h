@@ -33,13 +33,13 @@ enum class TensorName {
 };
 
 constexpr std::string_view kTensorPatterns[] = {
-    "token_embd",        "output_norm",         "output",
-    "rope_freqs",        "rope_factors_long",   "rope_factors_short",
-    "blk.%d.attn_norm",  "blk.%d.attn_q",       "blk.%d.attn_k",
-    "blk.%d.attn_v",     "blk.%d.attn_qkv",     "blk.%d.attn_output",
-    "blk.%d.attn_q_norm", "blk.%d.attn_k_norm", "blk.%d.post_attention_norm",
-    "blk.%d.ffn_norm",   "blk.%d.ffn_gate",     "blk.%d.ffn_up",
-    "blk.%d.ffn_down",   "blk.%d.post_ffw_norm",
+    "token_embd",         "output_norm",          "output",
+    "rope_freqs",         "rope_factors_long",    "rope_factors_short",
+    "blk.%d.attn_norm",   "blk.%d.attn_q",        "blk.%d.attn_k",
+    "blk.%d.attn_v",      "blk.%d.attn_qkv",      "blk.%d.attn_output",
+    "blk.%d.attn_q_norm", "blk.%d.attn_k_norm",   "blk.%d.post_attention_norm",
+    "blk.%d.ffn_norm",    "blk.%d.ffn_gate",      "blk.%d.ffn_up",
+    "blk.%d.ffn_down",    "blk.%d.post_ffw_norm",
 };
 static_assert(std::size(kTensorPatterns) == static_cast<size_t>(TensorName::kCount),
               "every TensorName needs its pattern, in enum order");

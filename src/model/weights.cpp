@@ -12,8 +12,11 @@ namespace {
 // "[a, b]" / "[a]", built with snprintf: GCC 12 warns falsely (-Wrestrict) on operator+ chains.
 std::string shape(int64_t a, int64_t b = -1) {
   char buf[64];
-  if (b < 0) std::snprintf(buf, sizeof(buf), "[%lld]", static_cast<long long>(a));
-  else std::snprintf(buf, sizeof(buf), "[%lld, %lld]", static_cast<long long>(a), static_cast<long long>(b));
+  if (b < 0)
+    std::snprintf(buf, sizeof(buf), "[%lld]", static_cast<long long>(a));
+  else
+    std::snprintf(buf, sizeof(buf), "[%lld, %lld]", static_cast<long long>(a),
+                  static_cast<long long>(b));
   return buf;
 }
 
@@ -53,8 +56,7 @@ class Loader {
     if (t->n_elements != uint64_t(n) || t->ne[0] != uint64_t(n)) {
       return wrong_shape(tn, *t, shape(n));
     }
-    if (!kernels::has_reference_dequantize(t->type) ||
-        n % traits(t->type).block_elems != 0) {
+    if (!kernels::has_reference_dequantize(t->type) || n % traits(t->type).block_elems != 0) {
       return Status::error(file_.path() + ": tensor " + tn + " has type " +
                            std::string(tensor_type_name(t->type)) +
                            ", which cannot be read as a vector");
@@ -93,7 +95,8 @@ Result<Weights> load_weights(const gguf::File& file, const ModelConfig& c) {
     w.tied_output = true;
   }
   const int64_t half_rot = c.n_rot / 2;
-  MINNOW_RETURN_IF_ERROR(l.vector(TensorName::kRopeFreqs, -1, "weight", half_rot, w.rope_freqs, true));
+  MINNOW_RETURN_IF_ERROR(
+      l.vector(TensorName::kRopeFreqs, -1, "weight", half_rot, w.rope_freqs, true));
   MINNOW_RETURN_IF_ERROR(
       l.vector(TensorName::kRopeFactorsLong, -1, "weight", half_rot, w.rope_long, true));
   MINNOW_RETURN_IF_ERROR(

@@ -19,24 +19,24 @@ using Matrix = kernels::WeightView;  // (rows = outputs, cols = inputs), GGUF la
 using Vector = std::vector<float>;   // empty when the model has no such tensor
 
 struct LayerWeights {
-  Vector attn_norm;            // (n_embd)
-  Matrix wq, wk, wv;           // (q_dim | k_dim | v_dim, n_embd); unset when fused
-  Matrix wqkv;                 // (q_dim + k_dim + v_dim, n_embd) phi3
-  Vector bq, bk, bv;           // (q_dim), (k_dim), (v_dim) qwen2
-  Vector q_norm, k_norm;       // (head_dim) gemma3
-  Matrix wo;                   // (n_embd, n_head * head_dim_v)
-  Vector post_attn_norm;       // (n_embd) gemma3
-  Vector ffn_norm;             // (n_embd)
-  Matrix w_gate, w_up;         // (n_ff, n_embd); fused: w_up is (2 * n_ff, n_embd), gate first
-  Matrix w_down;               // (n_embd, n_ff)
-  Vector post_ffw_norm;        // (n_embd) gemma3
+  Vector attn_norm;       // (n_embd)
+  Matrix wq, wk, wv;      // (q_dim | k_dim | v_dim, n_embd); unset when fused
+  Matrix wqkv;            // (q_dim + k_dim + v_dim, n_embd) phi3
+  Vector bq, bk, bv;      // (q_dim), (k_dim), (v_dim) qwen2
+  Vector q_norm, k_norm;  // (head_dim) gemma3
+  Matrix wo;              // (n_embd, n_head * head_dim_v)
+  Vector post_attn_norm;  // (n_embd) gemma3
+  Vector ffn_norm;        // (n_embd)
+  Matrix w_gate, w_up;    // (n_ff, n_embd); fused: w_up is (2 * n_ff, n_embd), gate first
+  Matrix w_down;          // (n_embd, n_ff)
+  Vector post_ffw_norm;   // (n_embd) gemma3
 };
 
 struct Weights {
-  Matrix token_embd;   // (n_vocab, n_embd): row t is token t's embedding
-  Vector output_norm;  // (n_embd)
-  Matrix output;       // (n_vocab, n_embd); token_embd when the file ties them
-  Vector rope_freqs;   // (n_rot / 2) Llama 3 frequency factors
+  Matrix token_embd;             // (n_vocab, n_embd): row t is token t's embedding
+  Vector output_norm;            // (n_embd)
+  Matrix output;                 // (n_vocab, n_embd); token_embd when the file ties them
+  Vector rope_freqs;             // (n_rot / 2) Llama 3 frequency factors
   Vector rope_long, rope_short;  // (n_rot / 2) Phi-3 LongRoPE factors
   std::vector<LayerWeights> layers;
   bool tied_output = false;
