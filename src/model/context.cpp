@@ -263,6 +263,27 @@ Status Context::shift(int n_keep, int n_discard) {
 
 namespace {
 
+// The sizes attention works with, for layer il.
+struct AttentionDims {
+  int hd, hdv, n_kv, group;  // head dims of K and V, KV heads, query heads per KV head
+  int qd, kd, vd;            // row widths of q, k, v
+  int window;                // sliding window of this layer, 0 = none
+  float scale;               // of q · k
+};
+
+AttentionDims attention_dims(const ModelConfig& c, int il) {
+  const int hd = c.head_dim;
+  return AttentionDims{hd,
+                       c.head_dim_v,
+                       c.n_head_kv,
+                       c.n_head / c.n_head_kv,
+                       c.q_dim(),
+                       c.k_dim(),
+                       c.v_dim(),
+                       c.layers[il].sliding ? c.sliding_window : 0,
+                       c.attn_scale > 0 ? c.attn_scale : 1.0f / std::sqrt(float(hd))};
+}
+
 // Runs fn(row) for rows [0, n), across the pool when there are enough rows to pay for it.
 template <class Fn>
 void for_rows(ThreadPool& pool, int n, Fn&& fn) {
@@ -447,11 +468,10 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
   Buffers& b = *buf_;
   const KvLayer& L = cache_.layer(il);
   const kernels::VecOps& ops = kernels::vec_ops();
-  const int hd = c_.head_dim, hdv = c_.head_dim_v, n_kv = c_.n_head_kv;
-  const int group = c_.n_head / n_kv;
-  const int qd = c_.q_dim(), kd = c_.k_dim(), vd = c_.v_dim();
-  const int window = c_.layers[il].sliding ? c_.sliding_window : 0;
-  const float scale = c_.attn_scale > 0 ? c_.attn_scale : 1.0f / std::sqrt(float(hd));
+  const AttentionDims dims = attention_dims(c_, il);
+  const int hd = dims.hd, hdv = dims.hdv, n_kv = dims.n_kv, group = dims.group;
+  const int qd = dims.qd, window = dims.window;
+  const float scale = dims.scale;
   auto matmul = [&](const Matrix& m, const float* x, int64_t batch, float* y) {
     const Status s = kernels::matmul(
         m, x, batch, y, pool_, b.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
@@ -522,8 +542,6 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
       }
     }
   }
-  (void)kd;
-  (void)vd;
 }
 
 // softmax(q · kᵀ · scale) · v for the n_tok queries of this batch, written to b.attn.
@@ -535,11 +553,10 @@ void Context::attention(int il, int n_tok, int pos0) {
   Buffers& b = *buf_;
   const KvLayer& L = cache_.layer(il);
   const kernels::VecOps& ops = kernels::vec_ops();
-  const int hd = c_.head_dim, hdv = c_.head_dim_v, n_kv = c_.n_head_kv;
-  const int group = c_.n_head / n_kv;
-  const int qd = c_.q_dim(), kd = c_.k_dim(), vd = c_.v_dim();
-  const int window = c_.layers[il].sliding ? c_.sliding_window : 0;
-  const float scale = c_.attn_scale > 0 ? c_.attn_scale : 1.0f / std::sqrt(float(hd));
+  const AttentionDims dims = attention_dims(c_, il);
+  const int hd = dims.hd, hdv = dims.hdv, n_kv = dims.n_kv, group = dims.group;
+  const int qd = dims.qd, kd = dims.kd, vd = dims.vd, window = dims.window;
+  const float scale = dims.scale;
   const bool f16 = cache_.type() == KvType::kF16;
   const size_t n_ctx = size_t(cache_.n_ctx());
 
