@@ -32,8 +32,9 @@ fi
 
 src="${LLAMA_CPP_SRC:-}"
 if [[ -z "$src" ]]; then
-  for candidate in "/tmp/lcp/llama_cpp_python-$version/vendor/llama.cpp" \
-                   "$HOME/.cache/minnow/llama.cpp-sdist/llama_cpp_python-$version/vendor/llama.cpp"; do
+  sdist_name="llama_cpp_python-$version"
+  for candidate in "/tmp/lcp/$sdist_name/vendor/llama.cpp" \
+                   "$HOME/.cache/minnow/llama.cpp-sdist/$sdist_name/vendor/llama.cpp"; do
     if [[ -f "$candidate/CMakeLists.txt" ]]; then
       src="$candidate"
       break

@@ -162,7 +162,8 @@ for r in [head, *rows]:
     print("  ".join(str(c).rjust(w) if i > 1 else str(c).ljust(w)
                     for i, (c, w) in enumerate(zip(r, widths))))
 print("\nratio = minnow / llama.cpp (higher is better for minnow); RSS = peak resident set of "
-      "each benchmark process (ru_maxrss);\n(minnow says) = peak_rss_bytes from minnow bench --json")
+      "each benchmark process (ru_maxrss);\n"
+      "(minnow says) = peak_rss_bytes from minnow bench --json")
 for f in failed:
     print(f"FAILED: {f}", file=sys.stderr)
 sys.exit(1 if failed else 0)
