@@ -13,5 +13,6 @@ void register_template(CLI::App& app);
 void register_logits(CLI::App& app);
 void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_serve(CLI::App& app);
 
 }  // namespace minnow::cli

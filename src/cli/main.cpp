@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   minnow::cli::register_logits(app);
   minnow::cli::register_run(app);
   minnow::cli::register_bench(app);
+  minnow::cli::register_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

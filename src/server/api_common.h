@@ -1,0 +1,49 @@
+// Helpers shared by the API mappers: JSON bodies, option parsing, timestamps.
+#pragma once
+
+#include <httplib.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "sampling/sampler.h"
+#include "server/job.h"
+
+namespace minnow::server {
+
+using Json = nlohmann::ordered_json;
+
+// A request error that the API maps to its own error shape: 400 unless said otherwise.
+struct ApiError : std::runtime_error {
+  ApiError(int status, const std::string& message, std::string param = {})
+      : std::runtime_error(message), status(status), param(std::move(param)) {}
+  int status;
+  std::string param;
+};
+
+// The request body as a JSON object, or ApiError 400 naming what is wrong.
+Json parse_body(const httplib::Request& req);
+
+// Typed field access: absent (or null) -> nullopt; wrong type -> ApiError naming the field.
+std::optional<double> get_number(const Json& j, const char* field);
+std::optional<int64_t> get_int(const Json& j, const char* field);
+std::optional<bool> get_bool(const Json& j, const char* field);
+std::optional<std::string> get_string(const Json& j, const char* field);
+
+// "stop": a string or a list of strings.
+std::vector<std::string> get_stop(const Json& j, const char* field);
+
+// Ollama's keep_alive: seconds as a number, or a Go duration string ("5m", "30s", "1h", "-1").
+std::optional<std::chrono::seconds> parse_keep_alive(const Json& j);
+
+// "2026-11-21T12:00:00.123456789Z"
+std::string rfc3339_now();
+int64_t unix_now();
+
+// Maps run_job's error: unknown model -> 404, anything else -> 400.
+ApiError job_error(const std::string& message, const std::string& model);
+
+}  // namespace minnow::server

@@ -1,0 +1,379 @@
+// The Ollama API (github.com/ollama/ollama docs/api.md), field for field, over GenerationJob:
+//   GET / , HEAD /, GET /api/version, GET /api/tags, POST /api/show, GET /api/ps,
+//   POST /api/generate, POST /api/chat (NDJSON streaming by default, "stream": false for one
+//   object). Durations are in nanoseconds. Errors: {"error": "..."} with 400 / 404 / 500.
+// Not yet: format (structured output), tools, images, template overrides, embed, create,
+// copy, delete, pull — each is a clear 400/404 rather than ignored.
+#include <sys/stat.h>
+
+#include <cmath>
+#include <filesystem>
+#include <memory>
+
+#include "gguf/gguf.h"
+#include "model/model_info.h"
+#include "server/api_common.h"
+#include "server/http.h"
+#include "store/registry.h"
+
+namespace minnow::server {
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+int64_t ns(double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); }
+
+void send_error(httplib::Response& res, int status, const std::string& message) {
+  res.status = status;
+  res.set_content(Json({{"error", message}}).dump(-1, ' ', false, Json::error_handler_t::replace),
+                  "application/json");
+}
+
+// Ollama's "options" onto our sampling and generation settings.
+void apply_options(const Json& body, GenerationJob& job) {
+  auto it = body.find("options");
+  if (it == body.end() || it->is_null()) return;
+  if (!it->is_object()) throw ApiError(400, "'options' must be an object");
+  const Json& o = *it;
+  auto& s = job.gen.sampling;
+  if (auto v = get_number(o, "temperature")) s.temperature = float(*v);
+  if (auto v = get_int(o, "top_k")) s.top_k = int32_t(*v);
+  if (auto v = get_number(o, "top_p")) s.top_p = float(*v);
+  if (auto v = get_number(o, "min_p")) s.min_p = float(*v);
+  if (auto v = get_number(o, "typical_p")) s.typical_p = float(*v);
+  if (auto v = get_number(o, "repeat_penalty")) s.repeat_penalty = float(*v);
+  if (auto v = get_int(o, "repeat_last_n")) s.repeat_last_n = int32_t(*v);
+  if (auto v = get_number(o, "presence_penalty")) s.presence_penalty = float(*v);
+  if (auto v = get_number(o, "frequency_penalty")) s.frequency_penalty = float(*v);
+  if (auto v = get_int(o, "seed")) s.seed = uint64_t(*v);
+  if (auto v = get_int(o, "num_predict")) job.gen.num_predict = int(*v);
+  if (auto v = get_int(o, "num_ctx")) {
+    if (*v < 1) throw ApiError(400, "'num_ctx' must be positive");
+    job.num_ctx = int(*v);
+  }
+  if (auto v = get_int(o, "num_keep")) job.gen.n_keep = int(*v);
+  auto stop = get_stop(o, "stop");
+  if (!stop.empty()) job.gen.stop = stop;
+  // num_thread is per server here (minnow serve --threads): accepted, not applied per request.
+}
+
+void refuse_unsupported(const Json& body) {
+  if (body.contains("format") && !body["format"].is_null() && body["format"] != "") {
+    throw ApiError(400, "'format' (structured output) is not supported yet by this server");
+  }
+  if (body.contains("tools") && !body["tools"].is_null()) {
+    throw ApiError(400, "'tools' is not supported yet by this server");
+  }
+  if (body.contains("images") && !body["images"].is_null()) {
+    throw ApiError(400, "'images': this model takes text only");
+  }
+  if (body.contains("template") && !body["template"].is_null() && body["template"] != "") {
+    throw ApiError(400,
+                   "'template' overrides (Go templates) are not supported; the model's own "
+                   "chat template is used");
+  }
+}
+
+std::string parameter_size(uint64_t n) {
+  char buf[32];
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof(buf), "%.1fB", n / 1e9);
+  else
+    std::snprintf(buf, sizeof(buf), "%.1fM", n / 1e6);
+  return buf;
+}
+
+std::string rfc3339_of(std::time_t t) {
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// {"format", "family", "families", "parameter_size", "quantization_level"} from the file.
+Json details_of(const std::string& path) {
+  auto f = gguf::File::open(path);
+  if (!f.ok()) return Json::object();
+  auto info = model::describe(**f);
+  if (!info.ok()) return Json::object();
+  std::string quant;
+  if (info->file_type) {
+    quant = std::string(model::file_type_name(*info->file_type));
+    if (quant.rfind("MOSTLY_", 0) == 0) quant = quant.substr(7);
+  }
+  return Json{{"parent_model", ""},
+              {"format", "gguf"},
+              {"family", info->architecture},
+              {"families", Json::array({info->architecture})},
+              {"parameter_size", parameter_size(info->parameter_count)},
+              {"quantization_level", quant}};
+}
+
+Json tag_entry(const store::KnownModel& k, const std::string& path) {
+  struct stat st {};
+  stat(path.c_str(), &st);
+  return Json{{"name", k.name},
+              {"model", k.name},
+              {"modified_at", rfc3339_of(st.st_mtime)},
+              {"size", uint64_t(st.st_size)},
+              {"digest", k.sha256},
+              {"details", details_of(path)}};
+}
+
+// Runs a job and answers in Ollama's shape, streamed as NDJSON or as one object.
+void answer(const httplib::Request&, httplib::Response& res, ModelManager& models,
+            std::shared_ptr<GenerationJob> job, bool stream, bool chat) {
+  const std::string model = job->model;
+  auto final_object = [model, chat](const JobResult& r, const std::string& text) {
+    Json o{{"model", model}, {"created_at", rfc3339_now()}};
+    if (chat)
+      o["message"] = Json{{"role", "assistant"}, {"content", text}};
+    else
+      o["response"] = text;
+    o["done"] = true;
+    o["done_reason"] = r.gen.done_reason == "cancel" ? "stop" : r.gen.done_reason;
+    if (!chat) {
+      std::vector<int32_t> ctx = r.prompt_tokens;
+      ctx.insert(ctx.end(), r.gen.tokens.begin(), r.gen.tokens.end());
+      o["context"] = ctx;
+    }
+    const double eval_ms = r.gen.generate_ms;
+    o["total_duration"] = ns(r.total_ms);
+    o["load_duration"] = ns(r.load_ms);
+    o["prompt_eval_count"] = r.gen.prompt_evaluated;
+    o["prompt_eval_duration"] = ns(r.gen.prompt_ms);
+    o["eval_count"] = r.gen.generated_tokens;
+    o["eval_duration"] = ns(eval_ms);
+    return o;
+  };
+  if (!stream) {
+    std::string text;
+    auto r = run_job(
+        models, *job,
+        [&](std::string_view p) {
+          text += p;
+          return true;
+        },
+        {}, nullptr);
+    if (!r.ok()) {
+      const ApiError e = job_error(r.error(), model);
+      return send_error(res, e.status, e.what());
+    }
+    res.set_content(final_object(*r, text).dump(-1, ' ', false, Json::error_handler_t::replace),
+                    "application/json");
+    return;
+  }
+  // Streaming: the model is acquired inside the provider, after the headers; so check for an
+  // unknown model first to answer it with a proper 404.
+  if (!store::resolve_model(model).ok())
+    return send_error(res, 404, "model '" + model + "' not found");
+  res.set_chunked_content_provider(
+      "application/x-ndjson",
+      [&models, job, model, chat, final_object](size_t, httplib::DataSink& sink) {
+        std::atomic<bool> cancel{false};
+        auto write = [&](const Json& o) {
+          const std::string line = o.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+          if (!sink.is_writable() || !sink.write(line.data(), line.size())) cancel = true;
+          return !cancel.load();
+        };
+        auto r = run_job(
+            models, *job,
+            [&](std::string_view p) {
+              Json o{{"model", model}, {"created_at", rfc3339_now()}};
+              if (chat)
+                o["message"] = Json{{"role", "assistant"}, {"content", std::string(p)}};
+              else
+                o["response"] = std::string(p);
+              o["done"] = false;
+              return write(o);
+            },
+            {}, &cancel);
+        if (!r.ok())
+          write(Json{{"error", r.error()}});
+        else if (!cancel)
+          write(final_object(*r, ""));
+        sink.done();
+        return true;
+      });
+}
+
+std::shared_ptr<GenerationJob> common_job(const Json& body) {
+  refuse_unsupported(body);
+  auto job = std::make_shared<GenerationJob>();
+  auto model = get_string(body, "model");
+  if (!model || model->empty()) throw ApiError(400, "'model' is required");
+  job->model = *model;
+  job->keep_alive = parse_keep_alive(body);
+  apply_options(body, *job);
+  return job;
+}
+
+// Empty prompt / no messages: load (or, with keep_alive 0, unload) and say so.
+bool load_only(httplib::Response& res, ModelManager& models, const GenerationJob& job, bool chat) {
+  Json o{{"model", job.model}, {"created_at", rfc3339_now()}};
+  if (chat)
+    o["message"] = Json{{"role", "assistant"}, {"content", ""}};
+  else
+    o["response"] = "";
+  o["done"] = true;
+  if (job.keep_alive && job.keep_alive->count() == 0) {
+    models.unload(job.model);
+    o["done_reason"] = "unload";
+  } else {
+    auto lease = models.acquire(job.model, job.num_ctx);
+    if (!lease.ok()) {
+      const ApiError e = job_error(lease.error(), job.model);
+      send_error(res, e.status, e.what());
+      return true;
+    }
+    models.release(std::move(*lease), job.keep_alive);
+    o["done_reason"] = "load";
+  }
+  res.set_content(o.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+  return true;
+}
+
+template <class Fn>
+void guarded(httplib::Response& res, Fn&& fn) {
+  try {
+    fn();
+  } catch (const ApiError& e) {
+    send_error(res, e.status, e.what());
+  }
+}
+
+}  // namespace
+
+void register_ollama_routes(httplib::Server& http, ModelManager& models) {
+  http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("Ollama is running", "text/plain; charset=utf-8");
+  });
+  http.Get("/api/version", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(
+        Json({{"version", kVersion}}).dump(-1, ' ', false, Json::error_handler_t::replace),
+        "application/json");
+  });
+  http.Get("/api/tags", [](const httplib::Request&, httplib::Response& res) {
+    Json list = Json::array();
+    for (const auto& k : store::known_models()) {
+      auto r = store::resolve_model(k.name);
+      if (r.ok()) list.push_back(tag_entry(k, r->path));
+    }
+    res.set_content(Json({{"models", list}}).dump(-1, ' ', false, Json::error_handler_t::replace),
+                    "application/json");
+  });
+  http.Get("/api/ps", [&models](const httplib::Request&, httplib::Response& res) {
+    Json list = Json::array();
+    for (const auto& m : models.loaded()) {
+      const store::KnownModel* k = store::find_model(m.name);
+      list.push_back(
+          Json{{"name", m.name},
+               {"model", m.name},
+               {"size", m.size_bytes},
+               {"digest", k ? std::string(k->sha256) : std::string()},
+               {"details", details_of(m.path)},
+               {"expires_at", m.forever
+                                  ? std::string("0001-01-01T00:00:00Z")
+                                  : rfc3339_of(std::chrono::system_clock::to_time_t(m.expires_at))},
+               {"size_vram", 0},
+               {"context_length", m.num_ctx}});
+    }
+    res.set_content(Json({{"models", list}}).dump(-1, ' ', false, Json::error_handler_t::replace),
+                    "application/json");
+  });
+  http.Post("/api/show", [](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto name = get_string(body, "model");
+      if (!name) name = get_string(body, "name");  // the older field
+      if (!name) throw ApiError(400, "'model' is required");
+      auto r = store::resolve_model(*name);
+      if (!r.ok()) throw ApiError(404, "model '" + *name + "' not found");
+      auto f = gguf::File::open(r->path);
+      if (!f.ok()) throw ApiError(500, f.error());
+      auto info = model::describe(**f);
+      if (!info.ok()) throw ApiError(500, info.error());
+      Json mi{{"general.architecture", info->architecture},
+              {"general.parameter_count", info->parameter_count}};
+      const std::string& a = info->architecture;
+      if (info->context_length) mi[a + ".context_length"] = *info->context_length;
+      if (info->embedding_length) mi[a + ".embedding_length"] = *info->embedding_length;
+      if (info->block_count) mi[a + ".block_count"] = *info->block_count;
+      if (!info->head_count.empty()) mi[a + ".attention.head_count"] = info->head_count[0];
+      if (!info->head_count_kv.empty()) mi[a + ".attention.head_count_kv"] = info->head_count_kv[0];
+      if (info->vocab_size) mi["tokenizer.ggml.vocab_size"] = *info->vocab_size;
+      std::string tmpl;
+      if (auto t = (*f)->get_string("tokenizer.chat_template"); t.ok()) tmpl = std::string(*t);
+      Json out{{"license", ""},
+               {"modelfile", "# Modelfile generated by minnow\nFROM " + r->path + "\n"},
+               {"parameters", ""},
+               {"template", tmpl},
+               {"details", details_of(r->path)},
+               {"model_info", mi},
+               {"capabilities", Json::array({"completion"})},
+               {"modified_at", rfc3339_now()}};
+      res.set_content(out.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+    });
+  });
+  http.Post("/api/generate", [&models](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto job = common_job(body);
+      job->chat = false;
+      job->prompt = get_string(body, "prompt").value_or("");
+      job->system = get_string(body, "system").value_or("");
+      job->raw = get_bool(body, "raw").value_or(false);
+      if (body.contains("context") && !body["context"].is_null()) {
+        if (!body["context"].is_array())
+          throw ApiError(400, "'context' must be a list of token ids");
+        for (const auto& t : body["context"]) {
+          if (!t.is_number_integer()) throw ApiError(400, "'context' must be a list of token ids");
+          job->context.push_back(t.get<int32_t>());
+        }
+      }
+      if (job->prompt.empty()) {
+        load_only(res, models, *job, false);
+        return;
+      }
+      answer(req, res, models, job, get_bool(body, "stream").value_or(true), false);
+    });
+  });
+  http.Post("/api/chat", [&models](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto job = common_job(body);
+      job->chat = true;
+      auto it = body.find("messages");
+      if (it != body.end() && !it->is_null()) {
+        if (!it->is_array()) throw ApiError(400, "'messages' must be a list");
+        for (const auto& m : *it) {
+          if (!m.is_object()) throw ApiError(400, "each message must be an object");
+          auto role = get_string(m, "role");
+          if (!role) throw ApiError(400, "each message needs a 'role'");
+          if (m.contains("images") && !m["images"].is_null()) {
+            throw ApiError(400, "'images': this model takes text only");
+          }
+          job->messages.push_back({*role, get_string(m, "content").value_or("")});
+        }
+      }
+      if (job->messages.empty()) {
+        load_only(res, models, *job, true);
+        return;
+      }
+      answer(req, res, models, job, get_bool(body, "stream").value_or(true), true);
+    });
+  });
+  for (const char* path :
+       {"/api/embed", "/api/embeddings", "/api/create", "/api/copy", "/api/pull", "/api/push"}) {
+    http.Post(path, [path](const httplib::Request&, httplib::Response& res) {
+      send_error(res, 501, std::string(path) + " is not implemented yet by minnow");
+    });
+  }
+  http.Delete("/api/delete", [](const httplib::Request&, httplib::Response& res) {
+    send_error(res, 501, "/api/delete is not implemented yet by minnow");
+  });
+}
+
+}  // namespace minnow::server

@@ -1,0 +1,61 @@
+#include "server/job.h"
+
+namespace minnow::server {
+
+namespace {
+using SteadyClock = std::chrono::steady_clock;
+}
+
+Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
+                          const std::function<bool(std::string_view)>& on_text,
+                          const TokenFn& on_token, const std::atomic<bool>* cancel) {
+  const auto t0 = SteadyClock::now();
+  auto lease = models.acquire(job.model, job.num_ctx);
+  if (!lease.ok()) return Status::error(lease.error());
+  LoadedModel& m = **lease;
+  JobResult r;
+  r.load_ms = lease->load_ms();
+
+  std::string text;
+  if (job.chat || !job.raw) {
+    std::vector<engine::ChatMessage> msgs = job.messages;
+    if (!job.chat) {
+      if (!job.system.empty()) msgs.push_back({"system", job.system});
+      msgs.push_back({"user", job.prompt});
+    }
+    if (!m.chat_template) {
+      models.release(std::move(*lease), job.keep_alive);
+      return Status::error(m.path + ": no chat template could be made for this model");
+    }
+    auto rendered = engine::render_chat(*m.chat_template, msgs, true);
+    if (!rendered.ok()) {
+      models.release(std::move(*lease), job.keep_alive);
+      return Status::error(rendered.error());
+    }
+    text = std::move(*rendered);
+  } else {
+    text = job.prompt;
+  }
+  auto ids = engine::tokenize_prompt(*m.model, text);
+  if (!ids.ok()) {
+    models.release(std::move(*lease), job.keep_alive);
+    return Status::error(ids.error());
+  }
+  r.prompt_tokens = job.context;
+  r.prompt_tokens.insert(r.prompt_tokens.end(), ids->begin(), ids->end());
+  const text::Tokenizer& tok = *m.model->tokenizer();
+  std::function<bool(const engine::TokenEvent&)> token_fn;
+  if (on_token) {
+    token_fn = [&](const engine::TokenEvent& e) {
+      return on_token(e, tok.piece(e.token, false), tok);
+    };
+  }
+  auto g = m.session->generate(r.prompt_tokens, job.gen, on_text, token_fn, cancel);
+  models.release(std::move(*lease), job.keep_alive);
+  if (!g.ok()) return Status::error(g.error());
+  r.gen = std::move(*g);
+  r.total_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+  return r;
+}
+
+}  // namespace minnow::server

@@ -1,0 +1,53 @@
+// One generation request, whichever API it came through: the Ollama and OpenAI handlers map
+// their JSON onto a GenerationJob, run_job() runs it on a leased model, and the handlers map
+// the events and the result back into their own shapes.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/chat.h"
+#include "engine/session.h"
+#include "server/models.h"
+#include "util/status.h"
+
+namespace minnow::server {
+
+struct GenerationJob {
+  std::string model;
+  bool chat = false;                          // messages through the chat template
+  std::vector<engine::ChatMessage> messages;  // chat
+  std::string prompt;                         // completion
+  std::string system;                         // completion: a system message for the template
+  bool raw = false;                           // completion: no template
+  std::vector<int32_t> context;               // Ollama generate: tokens of an earlier exchange
+  engine::GenerateOptions gen;
+  int num_ctx = 0;
+  std::optional<std::chrono::seconds> keep_alive;
+};
+
+struct JobResult {
+  engine::GenerateResult gen;
+  std::vector<int32_t> prompt_tokens;
+  double load_ms = 0;
+  double total_ms = 0;
+};
+
+// on_token's view of a sampled token: the engine's event and the token's text.
+using TokenFn = std::function<bool(const engine::TokenEvent&, std::string_view piece,
+                                   const text::Tokenizer& tokenizer)>;
+
+// Runs the job: acquires the model, builds the prompt tokens, generates. on_text gets the
+// text as it becomes final, on_token (may be empty) each sampled token with its logprobs.
+// Returns the stats, or an error whose message starts with "model '...' not found" for
+// unknown models.
+Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
+                          const std::function<bool(std::string_view)>& on_text,
+                          const TokenFn& on_token, const std::atomic<bool>* cancel);
+
+}  // namespace minnow::server
