@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "server/metrics.h"
+
 namespace minnow::server {
 
 namespace {
@@ -33,6 +35,20 @@ Server::Server(const ServerOptions& options)
   });
   register_ollama_routes(h, *models_);
   register_openai_routes(h, *models_);
+  register_extra_routes(h, *models_);
+  ModelManager* models = models_.get();
+  h.Get("/metrics", [models](const httplib::Request&, httplib::Response& res) {
+    uint64_t kv = 0;
+    const auto loaded = models->loaded();
+    for (const auto& m : loaded) kv += m.kv_bytes;
+    res.set_content(metrics().render(kv, loaded.size()), "text/plain; version=0.0.4");
+  });
+  // Requests by endpoint and status; ids in paths are folded so the label set stays small.
+  h.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    std::string endpoint = req.path;
+    if (endpoint.rfind("/v1/models/", 0) == 0) endpoint = "/v1/models/{id}";
+    metrics().request(req.method + " " + endpoint, res.status);
+  });
   h.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "internal error";

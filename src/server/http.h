@@ -47,5 +47,7 @@ class Server {
 // The routes, in their own files.
 void register_ollama_routes(httplib::Server& http, ModelManager& models);
 void register_openai_routes(httplib::Server& http, ModelManager& models);
+// llama.cpp server's /tokenize, /detokenize, /apply-template.
+void register_extra_routes(httplib::Server& http, ModelManager& models);
 
 }  // namespace minnow::server

@@ -1,5 +1,7 @@
 #include "server/job.h"
 
+#include "server/metrics.h"
+
 namespace minnow::server {
 
 namespace {
@@ -10,7 +12,10 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
                           const std::function<bool(std::string_view)>& on_text,
                           const TokenFn& on_token, const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
+  Metrics& stats = metrics();
+  ++stats.queued;
   auto lease = models.acquire(job.model, job.num_ctx);
+  --stats.queued;
   if (!lease.ok()) return Status::error(lease.error());
   LoadedModel& m = **lease;
   JobResult r;
@@ -44,13 +49,25 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
   r.prompt_tokens = job.context;
   r.prompt_tokens.insert(r.prompt_tokens.end(), ids->begin(), ids->end());
   const text::Tokenizer& tok = *m.model->tokenizer();
-  std::function<bool(const engine::TokenEvent&)> token_fn;
-  if (on_token) {
-    token_fn = [&](const engine::TokenEvent& e) {
-      return on_token(e, tok.piece(e.token, false), tok);
-    };
-  }
+  SteadyClock::time_point last_token;
+  bool first = true;
+  std::function<bool(const engine::TokenEvent&)> token_fn = [&](const engine::TokenEvent& e) {
+    const auto now = SteadyClock::now();
+    if (first)
+      stats.ttft.observe(std::chrono::duration<double>(now - t0).count());
+    else
+      stats.inter_token.observe(std::chrono::duration<double>(now - last_token).count());
+    first = false;
+    last_token = now;
+    return on_token ? on_token(e, tok.piece(e.token, false), tok) : true;
+  };
+  ++stats.running;
   auto g = m.session->generate(r.prompt_tokens, job.gen, on_text, token_fn, cancel);
+  --stats.running;
+  if (g.ok()) {
+    stats.prompt_tokens += uint64_t(g->prompt_evaluated);
+    stats.generated_tokens += uint64_t(g->generated_tokens);
+  }
   models.release(std::move(*lease), job.keep_alive);
   if (!g.ok()) return Status::error(g.error());
   r.gen = std::move(*g);

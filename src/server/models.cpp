@@ -96,8 +96,8 @@ std::vector<ModelManager::Info> ModelManager::loaded() {
   unload_expired_locked();
   std::vector<Info> out;
   for (auto& [name, m] : models_) {
-    out.push_back(
-        Info{name, m->path, m->model->file().file_size(), m->expires_wall, m->forever, m->num_ctx});
+    out.push_back(Info{name, m->path, m->model->file().file_size(), m->expires_wall, m->forever,
+                       m->num_ctx, m->session->context().cache().bytes()});
   }
   return out;
 }

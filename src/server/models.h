@@ -69,6 +69,7 @@ class ModelManager {
     std::chrono::system_clock::time_point expires_at;
     bool forever = false;
     int num_ctx = 0;
+    uint64_t kv_bytes = 0;  // KV cache allocated for its session
   };
   std::vector<Info> loaded();
   ThreadPool& pool() { return pool_; }
