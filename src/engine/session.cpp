@@ -27,6 +27,16 @@ void Session::clear() {
   tokens_.clear();
 }
 
+Result<std::vector<float>> Session::embed(std::span<const int32_t> tokens) {
+  tokens_.clear();
+  if (tokens.size() > size_t(ctx_->n_ctx())) {
+    return Status::error("the input has " + std::to_string(tokens.size()) +
+                         " tokens, more than fit in the context of " +
+                         std::to_string(ctx_->n_ctx()) + " tokens");
+  }
+  return ctx_->embed(tokens);
+}
+
 Result<std::span<const float>> Session::load_prompt(std::span<const int32_t> prompt,
                                                     GenerateResult& r) {
   // Reuse the longest common prefix, but always evaluate at least the last prompt token:

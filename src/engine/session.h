@@ -71,6 +71,8 @@ class Session {
 
   // Forgets the conversation (the next prompt is evaluated from scratch).
   void clear();
+  // An embedding of the tokens (model::Context::embed); forgets the conversation.
+  Result<std::vector<float>> embed(std::span<const int32_t> tokens);
   const model::Model& model() const { return model_; }
   model::Context& context() { return *ctx_; }
   int n_ctx() const { return ctx_->n_ctx(); }

@@ -199,6 +199,25 @@ Result<std::span<const float>> Context::eval(std::span<const int32_t> tokens) {
   return std::span<const float>(buf_->logits);
 }
 
+Result<std::vector<float>> Context::embed(std::span<const int32_t> tokens) {
+  if (tokens.empty()) return Status::error("embed: no tokens");
+  truncate(0);
+  std::vector<float> sum(c_.n_embd, 0.0f);
+  embed_sum_ = sum.data();
+  auto r = eval(tokens);
+  embed_sum_ = nullptr;
+  truncate(0);
+  if (!r.ok()) return Status::error(r.error());
+  double norm = 0;
+  for (float& v : sum) {
+    v /= float(tokens.size());
+    norm += double(v) * v;
+  }
+  const float inv = norm > 0 ? float(1.0 / std::sqrt(norm)) : 0.0f;
+  for (float& v : sum) v *= inv;
+  return sum;
+}
+
 int Context::truncate(int n) {
   n = std::clamp(n, 0, n_past_);
   // A ring holds a contiguous run of the latest positions [lo, n_past). Position n needs
@@ -449,6 +468,14 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     });
   }
 
+  if (embed_sum_) {  // embedding: sum the final-normed hidden states, no logits
+    for (int t = 0; t < n; ++t) {
+      float* h = &b.h[size_t(t) * E];
+      rms_norm(ops, &b.x[size_t(t) * E], w.output_norm.data(), h, E, c_.norm_eps);
+      for (int i = 0; i < E; ++i) embed_sum_[i] += h[i];
+    }
+    return;
+  }
   // Logits of the last position only.
   float* last = &b.h[0];
   rms_norm(ops, &b.x[size_t(n - 1) * E], w.output_norm.data(), last, E, c_.norm_eps);

@@ -50,6 +50,11 @@ class Context {
   // by n_discard, re-rotating their cached keys, so generation can continue past n_ctx.
   Status shift(int n_keep, int n_discard);
 
+  // An embedding of `tokens`: the mean over positions of the final-normed hidden state,
+  // L2-normalized (the model's logits are not computed). Uses the cache from position 0 and
+  // leaves it empty.
+  Result<std::vector<float>> embed(std::span<const int32_t> tokens);
+
  private:
   struct Buffers;
   Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch);
@@ -63,6 +68,7 @@ class Context {
   KvCache cache_;
   int n_batch_;
   int n_past_ = 0;
+  float* embed_sum_ = nullptr;  // while embed() runs: (n_embd) sum of hidden states
   std::unique_ptr<Buffers> buf_;
 };
 

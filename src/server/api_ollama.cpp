@@ -2,7 +2,8 @@
 //   GET / , HEAD /, GET /api/version, GET /api/tags, POST /api/show, GET /api/ps,
 //   POST /api/generate, POST /api/chat (NDJSON streaming by default, "stream": false for one
 //   object). Durations are in nanoseconds. Errors: {"error": "..."} with 400 / 404 / 500.
-// Not yet: format (structured output), tools, images, template overrides, embed, create,
+// /api/embed and /api/embeddings: mean-pooled, L2-normalized final hidden states.
+// Not yet: format (structured output), tools, images, template overrides, create,
 // copy, delete, pull — each is a clear 400/404 rather than ignored.
 #include <sys/stat.h>
 
@@ -365,8 +366,54 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
       answer(req, res, models, job, get_bool(body, "stream").value_or(true), true);
     });
   });
-  for (const char* path :
-       {"/api/embed", "/api/embeddings", "/api/create", "/api/copy", "/api/pull", "/api/push"}) {
+  // POST /api/embed {model, input: string | [string], truncate?, options?, keep_alive?}
+  http.Post("/api/embed", [&models](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto job = common_job(body);
+      std::vector<std::string> inputs;
+      auto it = body.find("input");
+      if (it != body.end() && it->is_string()) {
+        inputs.push_back(it->get<std::string>());
+      } else if (it != body.end() && it->is_array()) {
+        for (const auto& x : *it) {
+          if (!x.is_string()) throw ApiError(400, "'input' must be a string or a list of strings");
+          inputs.push_back(x.get<std::string>());
+        }
+      } else if (it != body.end() && !it->is_null()) {
+        throw ApiError(400, "'input' must be a string or a list of strings");
+      }
+      auto r = run_embed(models, job->model, inputs, get_bool(body, "truncate").value_or(true),
+                         job->num_ctx, job->keep_alive);
+      if (!r.ok()) {
+        const ApiError e = job_error(r.error(), job->model);
+        return send_error(res, e.status, e.what());
+      }
+      Json out{{"model", job->model},
+               {"embeddings", r->embeddings},
+               {"total_duration", ns(r->total_ms)},
+               {"load_duration", ns(r->load_ms)},
+               {"prompt_eval_count", r->prompt_tokens}};
+      res.set_content(out.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+    });
+  });
+  // The legacy POST /api/embeddings {model, prompt} -> {embedding}.
+  http.Post("/api/embeddings", [&models](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto job = common_job(body);
+      auto r = run_embed(models, job->model, {get_string(body, "prompt").value_or("")}, true,
+                         job->num_ctx, job->keep_alive);
+      if (!r.ok()) {
+        const ApiError e = job_error(r.error(), job->model);
+        return send_error(res, e.status, e.what());
+      }
+      res.set_content(Json({{"embedding", r->embeddings[0]}})
+                          .dump(-1, ' ', false, Json::error_handler_t::replace),
+                      "application/json");
+    });
+  });
+  for (const char* path : {"/api/create", "/api/copy", "/api/pull", "/api/push"}) {
     http.Post(path, [path](const httplib::Request&, httplib::Response& res) {
       send_error(res, 501, std::string(path) + " is not implemented yet by minnow");
     });

@@ -363,8 +363,51 @@ void register_openai_routes(httplib::Server& http, ModelManager& models) {
     res.set_content(model_object(*k).dump(-1, ' ', false, Json::error_handler_t::replace),
                     "application/json");
   });
-  http.Post("/v1/embeddings", [](const httplib::Request&, httplib::Response& res) {
-    send_error(res, 501, "/v1/embeddings is not implemented yet by minnow");
+  // POST /v1/embeddings {model, input: string | [string], encoding_format?: "float"}
+  http.Post("/v1/embeddings", [&models, guarded](const httplib::Request& req,
+                                                 httplib::Response& res) {
+    guarded(res, [&] {
+      const Json body = parse_body(req);
+      auto model = get_string(body, "model");
+      if (!model || model->empty()) throw ApiError(400, "'model' is required", "model");
+      if (get_string(body, "encoding_format").value_or("float") != "float") {
+        throw ApiError(400, "'encoding_format': only \"float\" is supported", "encoding_format");
+      }
+      if (body.contains("dimensions") && !body["dimensions"].is_null()) {
+        throw ApiError(400, "'dimensions' is not supported (the model's size is used)",
+                       "dimensions");
+      }
+      std::vector<std::string> inputs;
+      auto it = body.find("input");
+      if (it != body.end() && it->is_string()) {
+        inputs.push_back(it->get<std::string>());
+      } else if (it != body.end() && it->is_array() && !it->empty()) {
+        for (const auto& x : *it) {
+          if (!x.is_string()) {
+            throw ApiError(400, "'input' must be a string or a list of strings", "input");
+          }
+          inputs.push_back(x.get<std::string>());
+        }
+      } else {
+        throw ApiError(400, "'input' must be a string or a non-empty list of strings", "input");
+      }
+      auto r = run_embed(models, *model, inputs, true, 0, std::nullopt);
+      if (!r.ok()) {
+        const ApiError e = job_error(r.error(), *model);
+        return send_error(res, e.status, e.what(), e.param);
+      }
+      Json data = Json::array();
+      for (size_t i = 0; i < r->embeddings.size(); ++i) {
+        data.push_back(
+            Json{{"object", "embedding"}, {"embedding", r->embeddings[i]}, {"index", i}});
+      }
+      Json out{
+          {"object", "list"},
+          {"data", data},
+          {"model", *model},
+          {"usage", Json{{"prompt_tokens", r->prompt_tokens}, {"total_tokens", r->prompt_tokens}}}};
+      res.set_content(out.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
+    });
   });
 }
 

@@ -75,4 +75,36 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
   return r;
 }
 
+Result<EmbedResult> run_embed(ModelManager& models, const std::string& model,
+                              const std::vector<std::string>& inputs, bool truncate, int num_ctx,
+                              std::optional<std::chrono::seconds> keep_alive) {
+  const auto t0 = SteadyClock::now();
+  auto lease = models.acquire(model, num_ctx);
+  if (!lease.ok()) return Status::error(lease.error());
+  LoadedModel& m = **lease;
+  EmbedResult r;
+  r.load_ms = lease->load_ms();
+  Status error;
+  for (const std::string& input : inputs) {
+    auto ids = m.model->tokenizer()->tokenize(input, true, false);
+    if (!ids.ok()) {
+      error = Status::error(ids.error());
+      break;
+    }
+    if (truncate && ids->size() > size_t(m.session->n_ctx())) ids->resize(m.session->n_ctx());
+    auto e = m.session->embed(*ids);
+    if (!e.ok()) {
+      error = Status::error(e.error());
+      break;
+    }
+    r.prompt_tokens += int(ids->size());
+    r.embeddings.push_back(std::move(*e));
+  }
+  models.release(std::move(*lease), keep_alive);
+  if (!error.ok()) return error;
+  metrics().prompt_tokens += uint64_t(r.prompt_tokens);
+  r.total_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+  return r;
+}
+
 }  // namespace minnow::server

@@ -50,4 +50,17 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
                           const std::function<bool(std::string_view)>& on_text,
                           const TokenFn& on_token, const std::atomic<bool>* cancel);
 
+struct EmbedResult {
+  std::vector<std::vector<float>> embeddings;
+  int prompt_tokens = 0;
+  double load_ms = 0;
+  double total_ms = 0;
+};
+
+// Embeds each input (mean-pooled, L2-normalized final hidden states: Context::embed). An
+// input longer than the context is cut to it when `truncate`, else an error.
+Result<EmbedResult> run_embed(ModelManager& models, const std::string& model,
+                              const std::vector<std::string>& inputs, bool truncate, int num_ctx,
+                              std::optional<std::chrono::seconds> keep_alive);
+
 }  // namespace minnow::server
