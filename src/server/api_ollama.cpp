@@ -63,12 +63,16 @@ void refuse_unsupported(const Json& body) {
   if (body.contains("format") && !body["format"].is_null() && body["format"] != "") {
     throw ApiError(400, "'format' (structured output) is not supported yet by this server");
   }
-  if (body.contains("tools") && !body["tools"].is_null()) {
+  // Clients send empty lists for what they do not use (the ollama package sends "tools": []).
+  auto given = [&](const char* field) {
+    auto it = body.find(field);
+    return it != body.end() && !it->is_null() && !(it->is_array() && it->empty()) &&
+           !(it->is_string() && it->get<std::string>().empty());
+  };
+  if (given("tools")) {
     throw ApiError(400, "'tools' is not supported yet by this server");
   }
-  if (body.contains("images") && !body["images"].is_null()) {
-    throw ApiError(400, "'images': this model takes text only");
-  }
+  if (given("images")) throw ApiError(400, "'images': this model takes text only");
   if (body.contains("template") && !body["template"].is_null() && body["template"] != "") {
     throw ApiError(400,
                    "'template' overrides (Go templates) are not supported; the model's own "
@@ -353,7 +357,8 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
           if (!m.is_object()) throw ApiError(400, "each message must be an object");
           auto role = get_string(m, "role");
           if (!role) throw ApiError(400, "each message needs a 'role'");
-          if (m.contains("images") && !m["images"].is_null()) {
+          if (m.contains("images") && !m["images"].is_null() &&
+              !(m["images"].is_array() && m["images"].empty())) {
             throw ApiError(400, "'images': this model takes text only");
           }
           job->messages.push_back({*role, get_string(m, "content").value_or("")});

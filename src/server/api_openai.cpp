@@ -54,7 +54,8 @@ void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
                      "response_format");
     }
   }
-  if (body.contains("tools") && !body["tools"].is_null()) {
+  if (body.contains("tools") && !body["tools"].is_null() &&
+      !(body["tools"].is_array() && body["tools"].empty())) {
     throw ApiError(400, "'tools' is not supported yet", "tools");
   }
   auto model = get_string(body, "model");
