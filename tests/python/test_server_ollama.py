@@ -14,13 +14,21 @@ import httpx
 import ollama
 import pytest
 
-from conftest import MODELS, model_cache
+from conftest import MODELS, model_cache, model_path
 from server_fixture import GEMMA, SMOL, gemma, minnow_server, smol, start_server  # noqa: F401
 
 FRANCE = "What is the capital of France?"
 COUNTING = "List the numbers one to ten: 1, 2, 3,"
 GREEDY = {"temperature": 0, "num_predict": 24}
 DURATIONS = ("total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
+
+
+def cold(client, model):
+    """Unloads `model`, so that the next request evaluates its whole prompt in a fresh context.
+    Texts compared for equality are generated cold: a prompt that reuses part of the previous
+    request's cache is evaluated in other batch shapes, whose rounding can flip a greedy near-tie
+    (see the report on prefix reuse), and that is not what these tests are about."""
+    client.generate(model, keep_alive=0)
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +189,12 @@ def test_generate_answers_with_stats(client, smol):
 
 
 def test_generate_is_repeatable_and_stream_matches(client, smol):
+    cold(client, smol)
     whole = client.generate(smol, FRANCE, options=GREEDY)
+    cold(client, smol)
     again = client.generate(smol, FRANCE, options=GREEDY)
     assert again.response == whole.response
+    cold(client, smol)
     chunks = list(client.generate(smol, FRANCE, options=GREEDY, stream=True))
     assert len(chunks) >= 2
     assert all(c.done is False for c in chunks[:-1])
@@ -200,6 +211,7 @@ def test_generate_is_repeatable_and_stream_matches(client, smol):
 
 def test_generate_raw_http_streams_ndjson_by_default(http, smol):
     lines = []
+    http.post("/api/generate", json={"model": smol, "keep_alive": 0})
     with http.stream("POST", "/api/generate",
                      json={"model": smol, "prompt": FRANCE, "options": GREEDY}) as r:
         assert r.status_code == 200
@@ -211,6 +223,7 @@ def test_generate_raw_http_streams_ndjson_by_default(http, smol):
     assert lines[-1]["done"] is True
     assert all(obj["done"] is False for obj in lines[:-1])
     # without stream: false, still an answer; with it, exactly one object
+    http.post("/api/generate", json={"model": smol, "keep_alive": 0})
     one = http.post("/api/generate", json={"model": smol, "prompt": FRANCE, "options": GREEDY,
                                            "stream": False})
     assert one.status_code == 200
@@ -237,15 +250,18 @@ def test_raw_skips_the_template(client, smol):
 
 
 def test_stop_strings(client, smol):
+    cold(client, smol)
     base = client.generate(smol, COUNTING, raw=True, options={"temperature": 0,
                                                                 "num_predict": 30})
     assert " 7" in base.response and " 5" in base.response, base.response
+    cold(client, smol)
     one = client.generate(smol, COUNTING, raw=True,
                           options={"temperature": 0, "num_predict": 30, "stop": [" 7"]})
     assert one.response == base.response[:base.response.index(" 7")]
     assert one.response.strip() == "4, 5, 6,"
     assert one.done_reason == "stop"
     # several: the earliest wins; streamed, the stop string is not sent either
+    cold(client, smol)
     both = client.generate(smol, COUNTING, raw=True, stream=True,
                            options={"temperature": 0, "num_predict": 30, "stop": [" 7", " 5"]})
     text = "".join(c.response or "" for c in both)
@@ -255,7 +271,9 @@ def test_stop_strings(client, smol):
 def test_system_prompt_equals_chat_with_system_message(client, smol):
     system = ("You are a geography teacher. You answer every question in one short sentence, "
               "and you always name the country as well as the city.")
+    cold(client, smol)
     g = client.generate(smol, FRANCE, system=system, options=GREEDY)
+    cold(client, smol)
     c = client.chat(smol, [{"role": "system", "content": system},
                            {"role": "user", "content": FRANCE}], options=GREEDY)
     assert g.response == c.message.content
@@ -267,7 +285,9 @@ def test_system_prompt_equals_chat_with_system_message(client, smol):
 def test_seed_makes_sampling_repeatable(client, smol):
     opts = {"temperature": 1.0, "num_predict": 24}
     poem = "Write a short poem about rivers."
+    cold(client, smol)
     a = client.generate(smol, poem, options={**opts, "seed": 7}).response
+    cold(client, smol)
     b = client.generate(smol, poem, options={**opts, "seed": 7}).response
     c = client.generate(smol, poem, options={**opts, "seed": 8}).response
     assert a == b
@@ -276,13 +296,16 @@ def test_seed_makes_sampling_repeatable(client, smol):
 
 def test_sampling_options_act(client, smol):
     poem = "Write a short poem about rivers."
+    cold(client, smol)
     greedy = client.generate(smol, poem, options={"temperature": 0, "num_predict": 16,
                                                    "repeat_penalty": 1.0}).response
+    cold(client, smol)
     # top_k 1 leaves only the best token: hot sampling becomes greedy
     top1 = client.generate(smol, poem, options={"temperature": 1.5, "top_k": 1, "seed": 3,
                                                  "num_predict": 16, "repeat_penalty": 1.0})
     assert top1.response == greedy
     # a tiny top_p does the same
+    cold(client, smol)
     topp = client.generate(smol, poem, options={"temperature": 1.5, "top_p": 1e-6, "seed": 3,
                                                  "num_predict": 16, "repeat_penalty": 1.0})
     assert topp.response == greedy
@@ -297,15 +320,19 @@ def test_sampling_options_act(client, smol):
 @pytest.mark.parametrize("option", [{"repeat_penalty": 2.0}, {"presence_penalty": 2.0},
                                     {"frequency_penalty": 2.0}])
 def test_penalties_change_a_repetitive_answer(client, smol, option):
-    base_opts = {"temperature": 0, "num_predict": 16, "repeat_penalty": 1.0}
-    base = client.generate(smol, COUNTING, raw=True, options=base_opts).response
-    penalised = client.generate(smol, COUNTING, raw=True, options={**base_opts, **option})
+    prompt = "Repeat the word 'fish' twenty times."
+    base_opts = {"temperature": 0, "num_predict": 20, "repeat_penalty": 1.0}
+    cold(client, smol)
+    base = client.generate(smol, prompt, options=base_opts).response
+    cold(client, smol)
+    penalised = client.generate(smol, prompt, options={**base_opts, **option})
     assert penalised.response != base
 
 
 def test_empty_prompt_loads_and_keep_alive_zero_unloads(client, smol):
     loaded = client.generate(smol, "")
     assert loaded.done is True
+    assert loaded.done_reason == "load"
     assert (loaded.response or "") == ""
     running = {m.model: m for m in client.ps().models}
     assert smol in running
@@ -316,7 +343,32 @@ def test_empty_prompt_loads_and_keep_alive_zero_unloads(client, smol):
     assert m.details.family == "llama"
     unloaded = client.generate(smol, keep_alive=0)
     assert unloaded.done is True
+    assert unloaded.done_reason == "unload"
     assert smol not in {m.model for m in client.ps().models}
+
+
+def test_chat_without_messages_loads_and_unloads(client, smol):
+    """/api/chat: no messages loads the model, no messages with keep_alive 0 unloads it."""
+    chat_loaded = client.chat(smol, [])
+    assert chat_loaded.done is True and chat_loaded.done_reason == "load"
+    assert chat_loaded.message.role == "assistant" and (chat_loaded.message.content or "") == ""
+    assert smol in {m.model for m in client.ps().models}
+    chat_unloaded = client.chat(smol, [], keep_alive=0)
+    assert chat_unloaded.done_reason == "unload"
+    assert smol not in {m.model for m in client.ps().models}
+
+
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
+def test_reloaded_model_answers_the_same(client, minnow_server, entry):
+    """A model unloaded (keep_alive 0) and loaded again in the same server is the same model:
+    a greedy answer does not change across reloads."""
+    model_path(entry)
+    answers = []
+    for _ in range(3):
+        cold(client, entry.name)
+        answers.append(client.generate(entry.name, "What is the capital of Japan?",
+                                       options={"temperature": 0, "num_predict": 12}).response)
+    assert answers[1] == answers[0] and answers[2] == answers[0], answers
 
 
 def test_keep_alive_sets_expiry(client, smol):
@@ -343,10 +395,12 @@ def test_load_duration_counts_a_fresh_load(client, smol):
 
 def test_chat_answers_and_stream_matches(client, smol):
     msgs = [{"role": "user", "content": FRANCE}]
+    cold(client, smol)
     r, wall = timed(client.chat, smol, msgs, options=GREEDY)
     assert r.message.role == "assistant"
     assert "Paris" in r.message.content
     check_final(r, wall_ns=wall)
+    cold(client, smol)
     chunks = list(client.chat(smol, msgs, options=GREEDY, stream=True))
     assert all(c.message.role == "assistant" for c in chunks)
     assert all(c.done is False for c in chunks[:-1])
@@ -356,7 +410,9 @@ def test_chat_answers_and_stream_matches(client, smol):
 
 
 def test_chat_single_message_equals_generate(client, smol):
+    cold(client, smol)
     c = client.chat(smol, [{"role": "user", "content": FRANCE}], options=GREEDY)
+    cold(client, smol)
     g = client.generate(smol, FRANCE, options=GREEDY)
     assert c.message.content == g.response
     assert c.prompt_eval_count == g.prompt_eval_count
@@ -371,11 +427,21 @@ def test_chat_history_is_in_the_prompt(client, smol):
     assert "Rome" in follow.message.content
 
 
-def test_gemma_chat(client, gemma):
-    r = client.chat(gemma, [{"role": "user", "content": "What is the capital of Japan?"}],
-                    options={"temperature": 0, "num_predict": 16})
-    assert "Tokyo" in r.message.content
+def test_gemma(client, gemma):
+    # Gemma 3 270M answers a plain Q/A reliably (as with `minnow run --raw`); its chat answer to
+    # the same question is not reliable, so chat is checked against generate with the template.
+    r = client.generate(gemma, "Q: What is the capital of Japan?\nA:", raw=True,
+                        options={"temperature": 0, "num_predict": 8})
+    assert "Tokyo" in r.response
     check_final(r)
+    cold(client, gemma)
+    g = client.generate(gemma, "What is the capital of Japan?",
+                        options={"temperature": 0, "num_predict": 12})
+    cold(client, gemma)
+    c = client.chat(gemma, [{"role": "user", "content": "What is the capital of Japan?"}],
+                    options={"temperature": 0, "num_predict": 12})
+    assert c.message.content == g.response
+    assert c.prompt_eval_count == g.prompt_eval_count
 
 
 # --- concurrency, disconnects ---------------------------------------------------------------
@@ -395,8 +461,8 @@ def test_two_concurrent_requests_both_complete(client, smol, minnow_server):
         threads = [
             threading.Thread(target=ask, args=("gen", lambda: client.generate(
                 smol, FRANCE, options=GREEDY))),
-            threading.Thread(target=ask, args=("chat", lambda: list(other.chat(
-                smol, [{"role": "user", "content": FRANCE}], options=GREEDY, stream=True)))),
+            threading.Thread(target=ask, args=("stream", lambda: list(other.generate(
+                smol, FRANCE, options=GREEDY, stream=True)))),
         ]
         for t in threads:
             t.start()
@@ -404,18 +470,22 @@ def test_two_concurrent_requests_both_complete(client, smol, minnow_server):
             t.join(timeout=120)
     assert not errors, errors
     assert "Paris" in results["gen"].response
-    chunks = results["chat"]
+    chunks = results["stream"]
     assert chunks[-1].done is True
-    assert "Paris" in "".join(c.message.content or "" for c in chunks)
+    assert "Paris" in "".join(c.response or "" for c in chunks)
 
 
 def test_client_disconnect_mid_stream_does_not_break_the_next_request(client, smol,
                                                                       minnow_server):
+    story = "Write a long story about a dragon."
+    # The reference: the same question right after a finished request with the same prompt as
+    # the abandoned ones, so that both reuse the same cached prefix.
+    client.generate(smol, story, options={"temperature": 0, "num_predict": 2})
     expected = client.generate(smol, FRANCE, options=GREEDY).response
     for _ in range(2):
         with httpx.Client(base_url=minnow_server.url, timeout=60) as c:
             with c.stream("POST", "/api/generate", json={
-                    "model": smol, "prompt": "Write a long story about a dragon.",
+                    "model": smol, "prompt": story,
                     "options": {"temperature": 0, "num_predict": 400}}) as r:
                 lines = r.iter_lines()
                 first = json.loads(next(lines))
