@@ -188,6 +188,20 @@ def test_generate_answers_with_stats(client, smol):
     assert r.prompt_eval_count > 5  # the chat template wraps the prompt
 
 
+def test_prompt_eval_count_includes_the_cached_prefix(client, http, smol):
+    """prompt_eval_count is the prompt's size, not what was evaluated after the cache (Ollama:
+    "caching is an implementation detail and shouldn't affect" it, ollama/ollama#5371); the
+    OpenAI API's usage.prompt_tokens says the same."""
+    cold(client, smol)
+    first = client.generate(smol, FRANCE, options={"temperature": 0, "num_predict": 2})
+    second = client.generate(smol, FRANCE, options={"temperature": 0, "num_predict": 2})
+    assert second.prompt_eval_count == first.prompt_eval_count
+    usage = http.post("/v1/chat/completions", json={
+        "model": smol, "messages": [{"role": "user", "content": FRANCE}], "max_tokens": 2,
+        "temperature": 0}).json()["usage"]
+    assert usage["prompt_tokens"] == first.prompt_eval_count
+
+
 def test_generate_is_repeatable_and_stream_matches(client, smol):
     cold(client, smol)
     whole = client.generate(smol, FRANCE, options=GREEDY)
@@ -309,6 +323,11 @@ def test_sampling_options_act(client, smol):
     topp = client.generate(smol, poem, options={"temperature": 1.5, "top_p": 1e-6, "seed": 3,
                                                  "num_predict": 16, "repeat_penalty": 1.0})
     assert topp.response == greedy
+    # so does min_p 1 (only tokens as likely as the best one)
+    cold(client, smol)
+    minp = client.generate(smol, poem, options={"temperature": 1.5, "min_p": 1.0, "seed": 3,
+                                                 "num_predict": 16, "repeat_penalty": 1.0})
+    assert minp.response == greedy
     # every documented option is accepted together
     allopts = client.generate(smol, poem, options={
         "temperature": 0.7, "top_k": 40, "top_p": 0.9, "min_p": 0.05, "typical_p": 0.95,

@@ -191,6 +191,14 @@ def test_chat_sse_wire_format(http, smol):
         json.loads(e[len("data: "):])
 
 
+def test_n_choices(client, smol):
+    r = client.chat.completions.create(model=smol, messages=POEM, temperature=1.0, seed=5,
+                                       max_tokens=12, n=2)
+    assert [c.index for c in r.choices] == [0, 1]
+    assert all(c.message.content for c in r.choices)
+    check_usage(r.usage)
+
+
 @pytest.mark.parametrize("limit", ["max_tokens", "max_completion_tokens"])
 def test_token_limit_gives_length(client, smol, limit):
     r = client.chat.completions.create(model=smol, messages=POEM, temperature=0, **{limit: 3})
