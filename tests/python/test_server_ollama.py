@@ -438,7 +438,9 @@ def test_chat_single_message_equals_generate(client, smol):
 
 
 def test_chat_history_is_in_the_prompt(client, smol):
+    cold(client, smol)  # prompt_eval_count whole, whatever the cache holds
     first = client.chat(smol, [{"role": "user", "content": FRANCE}], options=GREEDY)
+    cold(client, smol)
     follow = client.chat(smol, [{"role": "user", "content": FRANCE},
                                 {"role": "assistant", "content": first.message.content},
                                 {"role": "user", "content": "And of Italy?"}], options=GREEDY)
