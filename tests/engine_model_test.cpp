@@ -81,7 +81,10 @@ float range(const std::vector<float>& a) {
 
 class ArchTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(ArchTest, PrefillEqualsDecodeWhateverTheSplit) {
+TEST_P(ArchTest, PrefillEqualsDecodeWhateverTheSplitBitForBit) {
+  // The kernels give a row the same result whatever batch it comes in (matmul tiles, attention
+  // over aligned, padded key ranges), so a prompt's logits do not depend on how it is split
+  // into calls: a reused prefix gives exactly what a fresh prompt gives.
   auto m = make_model(GetParam());
   ASSERT_TRUE(m);
   ThreadPool pool(2);
@@ -89,12 +92,11 @@ TEST_P(ArchTest, PrefillEqualsDecodeWhateverTheSplit) {
   ContextOptions opts;
   opts.n_ctx = 32;
   const auto whole = logits_after(*m, prompt, 13, opts, pool);
-  for (int step : {1, 4}) {
-    EXPECT_LT(max_abs_diff(whole, logits_after(*m, prompt, step, opts, pool)), 1e-3f * range(whole))
-        << "step " << step;
+  for (int step : {1, 4, 6}) {
+    EXPECT_EQ(whole, logits_after(*m, prompt, step, opts, pool)) << "step " << step;
   }
   ThreadPool one(1);
-  EXPECT_LT(max_abs_diff(whole, logits_after(*m, prompt, 13, opts, one)), 1e-3f * range(whole));
+  EXPECT_EQ(whole, logits_after(*m, prompt, 13, opts, one));
 }
 
 TEST_P(ArchTest, Q8CacheStaysClose) {
@@ -131,7 +133,7 @@ TEST_P(ArchTest, TruncateThenReevaluateGivesTheSameLogits) {
   EXPECT_EQ(kept, GetParam() == "gemma3" ? 0 : 5);
   auto r = (*ctx)->eval(std::span(prompt).subspan(kept));
   ASSERT_TRUE(r.ok()) << r.error();
-  EXPECT_LT(max_abs_diff(fresh, {r->begin(), r->end()}), 1e-3f * range(fresh));
+  EXPECT_EQ(fresh, std::vector<float>(r->begin(), r->end()));
 }
 
 TEST_P(ArchTest, ShiftMatchesAFreshContextOfTheKeptTokens) {

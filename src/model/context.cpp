@@ -72,9 +72,8 @@ struct Context::Buffers {
   // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
   static constexpr int kQueryBlock = 64;  // tokens per block
   std::unique_ptr<float[]> pf_q;          // (kQueryBlock * group, head_dim)
-  std::unique_ptr<float[]> pf_s;          // (kQueryBlock * group, n_ctx) scores, then P
-  std::unique_ptr<float[]> pf_vt;         // (head_dim_v, n_ctx) V of one head, transposed
-  std::unique_ptr<float[]> pf_y;          // (head_dim_v, kQueryBlock * group)
+  std::unique_ptr<float[]> pf_s;          // (kQueryBlock * group, n_alloc) scores, then P
+  std::unique_ptr<float[]> pf_y;          // (kQueryBlock * group, head_dim_v)
 };
 
 Context::Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch)
@@ -157,8 +156,7 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
   b.part.resize(size_t(c.n_head_kv) * b.max_chunks * group * (2 + c.head_dim_v));
   const size_t qb = size_t(Buffers::kQueryBlock) * group;
   b.pf_q.reset(new float[qb * c.head_dim]);
-  b.pf_s.reset(new float[qb * n_ctx]);
-  b.pf_vt.reset(new float[size_t(c.head_dim_v) * n_ctx]);
+  b.pf_s.reset(new float[qb * (size_t(n_ctx) + kSlotAlign)]);
   b.pf_y.reset(new float[size_t(c.head_dim_v) * qb]);
 
   // The largest matmul scratch any call of this context needs, reserved now.
@@ -272,7 +270,14 @@ Status Context::shift(int n_keep, int n_discard) {
     } else {
       const int moved = n_past_ - n_keep - n_discard;
       std::memmove(L.k_row(n_keep), L.k_row(n_keep + n_discard), size_t(moved) * L.k_row_bytes);
-      std::memmove(L.v_row(n_keep), L.v_row(n_keep + n_discard), size_t(moved) * L.v_row_bytes);
+      if (L.v_transposed) {
+        for (int d = 0; d < c_.v_dim(); ++d) {
+          uint16_t* row = L.vt_row(d);
+          std::memmove(row + n_keep, row + n_keep + n_discard, size_t(moved) * 2);
+        }
+      } else {
+        std::memmove(L.v_row(n_keep), L.v_row(n_keep + n_discard), size_t(moved) * L.v_row_bytes);
+      }
       for (int s = n_keep; s < n_keep + moved; ++s) rerotate(s);
     }
   }
@@ -425,8 +430,9 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     for (int t = 0; t < n; ++t) {
       cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
     }
-    // Several tokens: matrix × matrix over the cache (f16); one token: the split decode loop.
-    if (n >= 4 && cache_.type() == KvType::kF16)
+    // f16 cache: matrix products over the cache, the same for a prompt and one token; q8_0:
+    // the per-slot loop.
+    if (cache_.type() == KvType::kF16)
       attention_prefill(il, n, pos0);
     else
       attention(il, n, pos0);
@@ -485,12 +491,16 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
   }
 }
 
-// Prefill attention with the matmul kernels, per KV head g and block of queries:
-//   S (block · group, n_keys) = Q_g · K_gᵀ     K_g: the cache's f16 rows, one head's columns
+// Attention over an f16 cache with the matmul kernels, per KV head g and block of queries:
+//   S (block · group, n_keys) = Q_g · K_gᵀ     K_g: the cache's rows, one head's columns
 //   P = softmax(S · scale) under the causal / sliding-window mask, row by row
-//   Yᵀ (hd_v, block · group) = V_gᵀ · Pᵀ       V_g transposed to f32 once per block
-// A block of queries only reads the keys up to its last position (full layers); rings are
-// read whole and masked by slot_pos.
+//   Y (block · group, hd_v)   = P · V_gᵀᵀ      V_gᵀ: rows of the transposed V cache
+// The same code runs a prompt and a single decode step, and the keys a query reads start on a
+// kSlotAlign boundary and are padded to a multiple of it (with zero weights): a query's result
+// then does not depend on how the prompt was split into calls, bit for bit, so a reused prefix
+// (chat turns, repeated requests) gives exactly the tokens a fresh prompt would.
+// Full layers read slots [k0, k1) up to the block's last position; rings are read whole and
+// masked by slot_pos.
 void Context::attention_prefill(int il, int n_tok, int pos0) {
   Buffers& b = *buf_;
   const KvLayer& L = cache_.layer(il);
@@ -508,13 +518,14 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
   for (int t0 = 0; t0 < n_tok; t0 += Buffers::kQueryBlock) {
     const int t1 = std::min(n_tok, t0 + Buffers::kQueryBlock);
     const int nq = (t1 - t0) * group;
-    // Keys this block can see: slots [k0, k1).
-    int k0 = 0, k1 = L.n_slots;
+    // Keys this block can see: slots [k0, k0 + nk), aligned and padded.
+    int k0 = 0, nk = L.n_alloc;
     if (!L.ring) {
-      k1 = pos0 + t1;
-      k0 = window > 0 ? std::max(0, pos0 + t0 - window + 1) : 0;
+      const int first = window > 0 ? std::max(0, pos0 + t0 - window + 1) : 0;
+      k0 = first / kSlotAlign * kSlotAlign;
+      const int k1 = pos0 + t1;
+      nk = std::min(L.n_alloc - k0, (k1 - k0 + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
     }
-    const int nk = k1 - k0;
     for (int g = 0; g < n_kv; ++g) {
       // Q_g: row (t - t0) * group + j is query head g * group + j of token t.
       for (int t = t0; t < t1; ++t) {
@@ -527,11 +538,11 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
       for_rows(pool_, nq, [&](int r) {
         const int p = pos0 + t0 + r / group;
         float* row = S + size_t(r) * nk;
-        // Visible keys: a contiguous run [lo, hi) of slots for full layers; rings by slot_pos.
+        // Visible keys: a run [lo, hi) of slots for full layers; rings by slot_pos.
         int lo = 0, hi = nk;
         if (L.ring) {
           for (int i = 0; i < nk; ++i) {
-            const int kp = L.slot_pos[k0 + i];
+            const int kp = i < L.n_slots ? L.slot_pos[i] : -1;
             if (!(kp >= 0 && kp <= p && (window <= 0 || p - kp < window))) row[i] = kNegInf;
           }
         } else {
@@ -551,27 +562,21 @@ void Context::attention_prefill(int il, int n_tok, int pos0) {
         const float inv = 1.0f / ops.exp_shifted(row + lo, hi - lo, mx * scale);
         for (int i = lo; i < hi; ++i) row[i] *= inv;
       });
-      // V_gᵀ (hd_v, nk) in f32.
-      float* vt = b.pf_vt.get();
-      for_rows(pool_, hdv, [&](int d) {
-        float* out = vt + size_t(d) * nk;
-        for (int i = 0; i < nk; ++i) {
-          const auto* v = reinterpret_cast<const kernels::f16_t*>(L.v_row(k0 + i));
-          out[i] = kernels::fp16_to_fp32(v[size_t(g) * hdv + d]);
-        }
-      });
-      Matrix p_view{TensorType::F32, S, nq, nk};
-      matmul(p_view, vt, hdv, b.pf_y.get());  // Y (hd_v, nq)
+      // Y (nq, hd_v) = P · V_g, V_gᵀ's rows being dims g·hd_v.. of the transposed cache.
+      Matrix vt_view{TensorType::F16,
+                     reinterpret_cast<const uint8_t*>(L.vt_row(g * hdv)) + size_t(k0) * 2, hdv,
+                     nk, size_t(L.n_alloc) * 2};
+      matmul(vt_view, S, nq, b.pf_y.get());
       for (int r = 0; r < nq; ++r) {
         const int t = t0 + r / group, j = r % group;
-        float* out = &b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + j) * hdv];
-        for (int d = 0; d < hdv; ++d) out[d] = b.pf_y[size_t(d) * nq + r];
+        std::memcpy(&b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + j) * hdv],
+                    &b.pf_y[size_t(r) * hdv], sizeof(float) * hdv);
       }
     }
   }
 }
 
-// softmax(q · kᵀ · scale) · v for the n_tok queries of this batch, written to b.attn.
+// softmax(q · kᵀ · scale) · v over a q8_0 cache (slot-major K and V), written to b.attn.
 // Work items are (token, KV head[, chunk of the KV length]); the `group` query heads that
 // share a KV head are done together so each cached row is read once for all of them. A
 // decode step (one token) splits the KV length into chunks across threads and merges their
@@ -584,7 +589,6 @@ void Context::attention(int il, int n_tok, int pos0) {
   const int hd = dims.hd, hdv = dims.hdv, n_kv = dims.n_kv, group = dims.group;
   const int qd = dims.qd, kd = dims.kd, vd = dims.vd, window = dims.window;
   const float scale = dims.scale;
-  const bool f16 = cache_.type() == KvType::kF16;
   const size_t n_ctx = size_t(cache_.n_ctx());
 
   // The slots a query at position p may look at: full layers [lo, p] (slot = position),
@@ -633,11 +637,7 @@ void Context::attention(int il, int n_tok, int pos0) {
         for (int h = 0; h < group; ++h) sc[size_t(h) * len + i] = kNegInf;
         continue;
       }
-      if (f16) {
-        const auto* k = reinterpret_cast<const kernels::f16_t*>(L.k_row(s)) + size_t(g) * hd;
-        for (int h = 0; h < group; ++h)
-          sc[size_t(h) * len + i] = ops.dot_f16(k, q + size_t(h) * hd, hd) * scale;
-      } else {
+      {
         kernels::dequantize_row_ref(TensorType::Q8_0, L.k_row(s), krow, kd);
         const float* k = krow + size_t(g) * hd;
         for (int h = 0; h < group; ++h) {
@@ -665,13 +665,7 @@ void Context::attention(int il, int n_tok, int pos0) {
     }
     for (int s = c0; s < c1; ++s) {
       const int i = s - c0;
-      if (f16) {
-        const auto* v = reinterpret_cast<const kernels::f16_t*>(L.v_row(s)) + size_t(g) * hdv;
-        for (int h = 0; h < group; ++h) {
-          const float pr = sc[size_t(h) * len + i];
-          if (pr != 0.0f) ops.axpy_f16(hdv, pr, v, acc[h]);
-        }
-      } else {
+      {
         kernels::dequantize_row_ref(TensorType::Q8_0, L.v_row(s), vrow, vd);
         const float* v = vrow + size_t(g) * hdv;
         for (int h = 0; h < group; ++h) {

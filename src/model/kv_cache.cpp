@@ -1,6 +1,9 @@
 #include "model/kv_cache.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <new>
 
 #include "kernels/quants.h"
 #include "kernels/vec.h"
@@ -18,6 +21,8 @@ int slots_for(const ModelConfig& c, int il, int n_ctx, int n_batch) {
   return std::min(n_ctx, c.sliding_window + n_batch - 1);
 }
 
+int aligned(int n) { return (n + kSlotAlign - 1) / kSlotAlign * kSlotAlign; }
+
 void write_row(KvType type, const float* x, uint8_t* dst, int n) {
   if (type == KvType::kF16) {
     kernels::vec_ops().to_f16(x, reinterpret_cast<kernels::f16_t*>(dst), n);
@@ -28,18 +33,43 @@ void write_row(KvType type, const float* x, uint8_t* dst, int n) {
 
 }  // namespace
 
+KvBuffer::KvBuffer(size_t n) : bytes(n) {
+  if (n == 0) return;
+  data = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (data == MAP_FAILED) {
+    data = nullptr;
+    bytes = 0;
+  }
+}
+
+KvBuffer& KvBuffer::operator=(KvBuffer&& o) noexcept {
+  if (this != &o) {
+    if (data) munmap(data, bytes);
+    data = o.data;
+    bytes = o.bytes;
+    o.data = nullptr;
+    o.bytes = 0;
+  }
+  return *this;
+}
+
+KvBuffer::~KvBuffer() {
+  if (data) munmap(data, bytes);
+}
+
 uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type, int n_batch) {
   uint64_t total = 0;
   for (int il = 0; il < c.n_layer; ++il) {
-    total += uint64_t(slots_for(c, il, n_ctx, n_batch)) *
+    total += uint64_t(aligned(slots_for(c, il, n_ctx, n_batch))) *
              (row_bytes_of(type, c.k_dim()) + row_bytes_of(type, c.v_dim()));
   }
   return total;
 }
 
 Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, int n_batch) {
-  if (n_ctx <= 0)
+  if (n_ctx <= 0) {
     return Status::error("context size must be positive, got " + std::to_string(n_ctx));
+  }
   if (type == KvType::kQ8_0 && (c.k_dim() % 32 != 0 || c.v_dim() % 32 != 0)) {
     return Status::error("q8_0 KV cache needs K and V widths that are multiples of 32 (model has " +
                          std::to_string(c.k_dim()) + " and " + std::to_string(c.v_dim()) + ")");
@@ -47,18 +77,25 @@ Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, in
   KvCache cache;
   cache.n_ctx_ = n_ctx;
   cache.type_ = type;
+  cache.v_dim_ = c.v_dim();
   cache.layers_.resize(c.n_layer);
   for (int il = 0; il < c.n_layer; ++il) {
     KvLayer& L = cache.layers_[il];
     L.n_slots = slots_for(c, il, n_ctx, n_batch);
+    L.n_alloc = aligned(L.n_slots);
     L.ring = L.n_slots < n_ctx;
+    L.v_transposed = type == KvType::kF16;
     L.k_row_bytes = row_bytes_of(type, c.k_dim());
     L.v_row_bytes = row_bytes_of(type, c.v_dim());
-    // new[] without () leaves the memory untouched: pages become resident as they fill.
-    L.k.reset(new uint8_t[size_t(L.n_slots) * L.k_row_bytes]);
-    L.v.reset(new uint8_t[size_t(L.n_slots) * L.v_row_bytes]);
+    L.k = KvBuffer(size_t(L.n_alloc) * L.k_row_bytes);
+    L.v = KvBuffer(size_t(L.n_alloc) * L.v_row_bytes);
+    if (!L.k.data || !L.v.data) {
+      return Status::error("cannot map " +
+                           std::to_string(size_t(L.n_alloc) * (L.k_row_bytes + L.v_row_bytes)) +
+                           " bytes for the KV cache of layer " + std::to_string(il));
+    }
     if (L.ring) L.slot_pos.assign(L.n_slots, -1);
-    cache.bytes_ += uint64_t(L.n_slots) * (L.k_row_bytes + L.v_row_bytes);
+    cache.bytes_ += uint64_t(L.n_alloc) * (L.k_row_bytes + L.v_row_bytes);
   }
   return cache;
 }
@@ -71,12 +108,13 @@ void KvCache::store(int il, int pos, const float* k, const float* v) {
     L.ring_head = (L.ring_head + 1) % L.n_slots;
     L.slot_pos[slot] = pos;
   }
-  const int k_n =
-      static_cast<int>(type_ == KvType::kF16 ? L.k_row_bytes / 2 : L.k_row_bytes / 34 * 32);
-  const int v_n =
-      static_cast<int>(type_ == KvType::kF16 ? L.v_row_bytes / 2 : L.v_row_bytes / 34 * 32);
-  write_row(type_, k, L.k_row(slot), k_n);
-  write_row(type_, v, L.v_row(slot), v_n);
+  if (type_ == KvType::kF16) {
+    write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 2));
+    for (int d = 0; d < v_dim_; ++d) L.vt_row(d)[slot] = kernels::fp32_to_fp16(v[d]);
+  } else {
+    write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 34 * 32));
+    write_row(type_, v, L.v_row(slot), int(L.v_row_bytes / 34 * 32));
+  }
 }
 
 void KvCache::truncate(int n) {
@@ -92,6 +130,8 @@ void KvCache::truncate(int n) {
       }
     }
     L.ring_head = ((L.ring_head - removed) % L.n_slots + L.n_slots) % L.n_slots;
+    // Emptied: start again at slot 0, as a new cache does (the same slots, the same sums).
+    if (n == 0) L.ring_head = 0;
   }
 }
 

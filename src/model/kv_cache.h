@@ -1,13 +1,19 @@
 // The keys and values of one sequence, per layer, after RoPE (so a shift of positions
-// re-rotates the keys, see shift()).
+// re-rotates the keys, see Context::shift()).
 //
-// Full-attention layers keep one slot per position: slot p holds position p, and attention
-// reads slots [0, p]. Sliding-window layers (gemma3) keep only a ring of
-// window + n_batch - 1 slots, enough for every query of a batch to see its whole window
-// while the batch's own keys are written: a slot's position is in slot_pos, -1 when empty.
+// Full-attention layers keep one slot per position: slot p holds position p. Sliding-window
+// layers (gemma3) keep only a ring of window + n_batch - 1 slots, enough for every query of a
+// batch to see its whole window while the batch's own keys are written: a slot's position is
+// in slot_pos, -1 when empty.
 //
-// Rows are f16 (default) or q8_0 (half the memory, a little precision). Memory is allocated
-// untouched, so a large context costs resident memory only as it fills.
+// f16 (default): K is slot-major, (n_slots, n_head_kv * head_dim), and V is stored transposed,
+// (n_head_kv * head_dim_v, n_slots), so that attention is two matmuls, Q·Kᵀ and P·V, over
+// views of the cache, the same kernels for a prompt and for one token (context.cpp). q8_0:
+// both slot-major (half the memory, a little precision).
+//
+// The memory is mapped anonymously: it reads as zeros until written (unwritten slots must be
+// finite, since attention multiplies them by a zero weight), and becomes resident as it fills.
+// Slots are allocated in whole kSlotAlign groups so views can be padded to them.
 #pragma once
 
 #include <cstdint>
@@ -21,20 +27,41 @@ namespace minnow::model {
 
 enum class KvType { kF16, kQ8_0 };
 
+constexpr int kSlotAlign = 64;
+
+struct KvBuffer {
+  void* data = nullptr;
+  size_t bytes = 0;
+  KvBuffer() = default;
+  explicit KvBuffer(size_t n);
+  KvBuffer(KvBuffer&& o) noexcept : data(o.data), bytes(o.bytes) { o.data = nullptr; o.bytes = 0; }
+  KvBuffer& operator=(KvBuffer&& o) noexcept;
+  ~KvBuffer();
+  uint8_t* get() const { return static_cast<uint8_t*>(data); }
+};
+
 struct KvLayer {
   bool ring = false;
-  int n_slots = 0;
+  int n_slots = 0;         // usable slots
+  int n_alloc = 0;         // n_slots rounded up to kSlotAlign (the extra ones stay zero)
+  bool v_transposed = false;
   size_t k_row_bytes = 0;  // one slot's keys: n_head_kv * head_dim elements
-  size_t v_row_bytes = 0;
-  std::unique_ptr<uint8_t[]> k;   // (n_slots, n_head_kv * head_dim)
-  std::unique_ptr<uint8_t[]> v;   // (n_slots, n_head_kv * head_dim_v)
-  int ring_head = 0;              // ring: next slot to write
+  size_t v_row_bytes = 0;  // one slot's values (slot-major layout only)
+  KvBuffer k;              // (n_alloc, n_head_kv * head_dim)
+  KvBuffer v;              // f16: (n_head_kv * head_dim_v, n_alloc); q8_0: (n_alloc, v_dim)
+  int ring_head = 0;       // ring: next slot to write
   std::vector<int32_t> slot_pos;  // ring: (n_slots) position held, -1 = empty
 
   uint8_t* k_row(int slot) { return k.get() + size_t(slot) * k_row_bytes; }
-  uint8_t* v_row(int slot) { return v.get() + size_t(slot) * v_row_bytes; }
   const uint8_t* k_row(int slot) const { return k.get() + size_t(slot) * k_row_bytes; }
+  // Slot-major V (q8_0).
+  uint8_t* v_row(int slot) { return v.get() + size_t(slot) * v_row_bytes; }
   const uint8_t* v_row(int slot) const { return v.get() + size_t(slot) * v_row_bytes; }
+  // Transposed V (f16): the row of dimension d (of n_head_kv * head_dim_v), n_alloc slots.
+  uint16_t* vt_row(int d) { return reinterpret_cast<uint16_t*>(v.get()) + size_t(d) * n_alloc; }
+  const uint16_t* vt_row(int d) const {
+    return reinterpret_cast<const uint16_t*>(v.get()) + size_t(d) * n_alloc;
+  }
 };
 
 class KvCache {
@@ -61,6 +88,7 @@ class KvCache {
   int n_ctx_ = 0;
   KvType type_ = KvType::kF16;
   uint64_t bytes_ = 0;
+  int v_dim_ = 0;
   std::vector<KvLayer> layers_;
 };
 

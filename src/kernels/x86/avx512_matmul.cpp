@@ -70,18 +70,25 @@ void rows_packed512(const uint8_t* w, size_t w_row_bytes, const Activations& a, 
               iacc[rp][c] = _mm512_dpbusd_epi32(iacc[rp][c], wbuf[i][rp][u], av);
           }
         }
+        // A short last group is summed from zero and then added, as the 256-bit kernels do
+        // with their paired tails, so a row's result does not depend on the batch size.
+        const bool short_tail = g == ng - 1 && nb % 8 != 0 && nb % 8 <= 4;
         for (int c = 0; c < CC; ++c) {
           const __m512 da =
               _mm512_broadcast_f32x8(_mm256_loadu_ps(a.d + (c0 + c) * a.side_stride + 8 * g));
+          __m512 part[RP];
+          for (int rp = 0; rp < RP; ++rp) part[rp] = short_tail ? _mm512_setzero_ps() : acc[rp][c];
           for (int rp = 0; rp < RP; ++rp) {
-            acc[rp][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]),
-                                         _mm512_mul_ps(dbuf[i][rp], da), acc[rp][c]);
+            part[rp] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iacc[rp][c]),
+                                       _mm512_mul_ps(dbuf[i][rp], da), part[rp]);
           }
           if constexpr (F::kOffset == Offset::kAffine) {
             const __m512 sa =
                 _mm512_broadcast_f32x8(_mm256_loadu_ps(a.s + (c0 + c) * a.side_stride + 8 * g));
-            for (int rp = 0; rp < RP; ++rp)
-              acc[rp][c] = _mm512_fmadd_ps(mbuf[i][rp], sa, acc[rp][c]);
+            for (int rp = 0; rp < RP; ++rp) part[rp] = _mm512_fmadd_ps(mbuf[i][rp], sa, part[rp]);
+          }
+          for (int rp = 0; rp < RP; ++rp) {
+            acc[rp][c] = short_tail ? _mm512_add_ps(acc[rp][c], part[rp]) : part[rp];
           }
         }
       }

@@ -284,7 +284,7 @@ struct Dot32 {
       }
     }
     for (int u0 = 0; u0 < 8; u0 += kDepth) {
-      __m256i t16[R][C];
+      __m256i t16[R][C] = {};  // set at u == u0; zeroed for GCC -Wmaybe-uninitialized
       for (int u = u0; u < u0 + kDepth; ++u) {
         __m256i w[R];
         for (int r = 0; r < R; ++r) w[r] = wv[r][u];
@@ -329,6 +329,9 @@ struct Dot32 {
   }
 };
 
+// Groups of 8 blocks summed between horizontal sums (rows_packed's buffer size; tile32 follows).
+constexpr int kPackGroups = 4;
+
 // R weight rows × C activation rows, unpacking each weight group as it goes (decode and
 // small batches: each group is used by C rows only).
 template <class F, int R, int C>
@@ -340,10 +343,24 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
     for (int c = 0; c < C; ++c) acc[r][c] = _mm256_setzero_ps();
   }
   const int64_t ng = (nb + 7) / 8;
-  // Rows ending with a short group (<= 4 blocks) share it pairwise (Dot32::unpack_tails).
+  // Rows ending with a short group (<= 4 blocks) share it pairwise (Dot32::unpack_tails); the
+  // tail's products are summed from zero and then added, which rows_packed mirrors, so that a
+  // row's result never depends on the batch it came in with (the engine relies on it: a prompt
+  // gives the same logits however it is split into calls, bit for bit).
   constexpr int kPairs = R / 2;
-  const bool pair_tails = kPairs > 0 && nb % 8 != 0 && nb % 8 <= 4;
+  constexpr bool kPairTails = true;
+  const bool pair_tails = kPairTails && kPairs > 0 && nb % 8 != 0 && nb % 8 <= 4;
+  // The sums are taken per kPackGroups groups, as rows_packed does, for the same reason.
+  float partial[R][C] = {};
   for (int64_t g = 0; g < ng; ++g) {
+    if (g > 0 && g % kPackGroups == 0) {
+      for (int r = 0; r < R; ++r) {
+        for (int c = 0; c < C; ++c) {
+          partial[r][c] = partial[r][c] + hsum(acc[r][c]);
+          acc[r][c] = _mm256_setzero_ps();
+        }
+      }
+    }
     const bool tail_pass = pair_tails && g == ng - 1;
     __m256i wv[R][8];
     __m256 dw[R], mw[R];
@@ -372,7 +389,7 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
       }
       continue;
     }
-    if constexpr (kPairs > 0) {
+    if constexpr (kPairTails && kPairs > 0) {
       __m256 tail_acc[kPairs][C];
       const __m256i* pair_rows[kPairs];
       for (int p = 0; p < kPairs; ++p) {
@@ -405,14 +422,13 @@ void tile32(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t 
     }
   }
   for (int r = 0; r < R; ++r) {
-    for (int c = 0; c < C; ++c) y[c * ldy + r] = hsum(acc[r][c]);
+    for (int c = 0; c < C; ++c) y[c * ldy + r] = partial[r][c] + hsum(acc[r][c]);
   }
 }
 
 // Prefill: the groups of R weight rows are unpacked once into a buffer (in L1) and then
 // multiplied with every tile of C activation rows, so unpacking costs nothing per activation
 // row. The columns are taken kPackGroups groups (1024 elements) at a time to bound the buffer.
-constexpr int kPackGroups = 4;
 
 template <class F, int R, int C>
 void rows_packed(const uint8_t* w, size_t w_row_bytes, const Activations& a, int64_t nb,
@@ -436,7 +452,19 @@ void rows_packed(const uint8_t* w, size_t w_row_bytes, const Activations& a, int
       for (int i = 0; i < n; ++i) {
         const __m256i* rows[R];
         for (int r = 0; r < R; ++r) rows[r] = wbuf[i][r];
-        Dot32<F>::template group<R, CC>(rows, dbuf[i], mbuf[i], at, g0 + i, acc);
+        if (R >= 2 && g0 + i == ng - 1 && nb % 8 != 0 && nb % 8 <= 4) {
+          // A short last group: summed from zero, then added (as tile32's paired tails are).
+          __m256 tail[R][CC];
+          for (int r = 0; r < R; ++r) {
+            for (int c = 0; c < CC; ++c) tail[r][c] = _mm256_setzero_ps();
+          }
+          Dot32<F>::template group<R, CC>(rows, dbuf[i], mbuf[i], at, g0 + i, tail);
+          for (int r = 0; r < R; ++r) {
+            for (int c = 0; c < CC; ++c) acc[r][c] = _mm256_add_ps(acc[r][c], tail[r][c]);
+          }
+        } else {
+          Dot32<F>::template group<R, CC>(rows, dbuf[i], mbuf[i], at, g0 + i, acc);
+        }
       }
       for (int r = 0; r < R; ++r) {
         for (int c = 0; c < CC; ++c) {
