@@ -126,13 +126,15 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
       r.ttft_ms = ms_since(t0);
       t_first = Clock::now();
     }
-    ++r.generated_tokens;
-    r.tokens.push_back(id);
-    if (on_token && !on_token(TokenEvent{id, &sampler->last()})) stopped_by_caller = true;
+    // An end-of-generation token ends the answer without being part of it (not counted,
+    // not shown, not in the token list).
     if (tok->is_eog(id)) {
       r.done_reason = "stop";
       break;
     }
+    ++r.generated_tokens;
+    r.tokens.push_back(id);
+    if (on_token && !on_token(TokenEvent{id, &sampler->last()})) stopped_by_caller = true;
     const std::string_view piece = stops.feed(decoder.push(id));
     if (!piece.empty() && !on_text(piece)) stopped_by_caller = true;
     if (stops.stopped()) {
@@ -165,7 +167,7 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
     rest = stops.flush();
     if (!rest.empty()) on_text(rest);
   }
-  if (r.generated_tokens > 0) r.generate_ms = ms_since(t_first);
+  if (r.generated_tokens > 0 || r.done_reason == "stop") r.generate_ms = ms_since(t_first);
   return r;
 }
 

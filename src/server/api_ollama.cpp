@@ -147,7 +147,8 @@ void answer(const httplib::Request&, httplib::Response& res, ModelManager& model
     const double eval_ms = r.gen.generate_ms;
     o["total_duration"] = ns(r.total_ms);
     o["load_duration"] = ns(r.load_ms);
-    o["prompt_eval_count"] = r.gen.prompt_evaluated;
+    // The whole prompt, cached or not: Ollama treats its cache as a detail (ollama#5371).
+    o["prompt_eval_count"] = r.gen.prompt_tokens;
     o["prompt_eval_duration"] = ns(r.gen.prompt_ms);
     o["eval_count"] = r.gen.generated_tokens;
     o["eval_duration"] = ns(eval_ms);

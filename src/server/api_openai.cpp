@@ -3,6 +3,8 @@
 //   "data: [DONE]", or one JSON object), GET /v1/models, GET /v1/models/{id}.
 // Errors are {"error": {"message", "type", "param", "code"}} with 400 / 404 / 500 / 501.
 // Not yet: response_format and tools (structured-output issue) — a clear 400, never ignored.
+#include <sys/stat.h>
+
 #include <cmath>
 #include <memory>
 #include <random>
@@ -67,7 +69,9 @@ void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
   if (auto v = get_int(body, "seed")) s.seed = uint64_t(*v);
   if (auto v = get_number(body, "presence_penalty")) s.presence_penalty = float(*v);
   if (auto v = get_number(body, "frequency_penalty")) s.frequency_penalty = float(*v);
-  // OpenAI has no repeat penalty; Ollama's OpenAI endpoint keeps the model's default.
+  // OpenAI has no repeat penalty (presence/frequency are its knobs): off here, so that
+  // temperature 0 picks the most likely token as OpenAI clients expect.
+  s.repeat_penalty = 1.0f;
   if (auto it = body.find("logit_bias"); it != body.end() && !it->is_null()) {
     if (!it->is_object())
       throw ApiError(400, "'logit_bias' must map token ids to numbers", "logit_bias");
@@ -96,6 +100,27 @@ void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
   if (auto it = body.find("stream_options"); it != body.end() && it->is_object()) {
     shape.include_usage = it->value("include_usage", false);
   }
+}
+
+// The legacy completions shape from chat-style entries: tokens, token_logprobs, top_logprobs
+// (one {token: logprob} object per position) and text_offset.
+Json completion_logprobs(const Json& entries) {
+  Json tokens = Json::array(), lps = Json::array(), tops = Json::array(), offsets = Json::array();
+  size_t offset = 0;
+  for (const Json& e : entries) {
+    const std::string t = e["token"].get<std::string>();
+    tokens.push_back(t);
+    lps.push_back(e["logprob"]);
+    Json top = Json::object();
+    for (const Json& alt : e["top_logprobs"]) top[alt["token"].get<std::string>()] = alt["logprob"];
+    tops.push_back(top);
+    offsets.push_back(offset);
+    offset += e["bytes"].size();
+  }
+  return Json{{"tokens", tokens},
+              {"token_logprobs", lps},
+              {"top_logprobs", tops},
+              {"text_offset", offsets}};
 }
 
 Json usage_of(int prompt, int completion) {
@@ -234,7 +259,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
         c["logprobs"] = shape.want_logprobs ? Json{{"content", lps}} : Json();
       } else {
         c["text"] = text;
-        c["logprobs"] = Json();
+        c["logprobs"] = shape.want_logprobs ? completion_logprobs(lps) : Json();
       }
       c["finish_reason"] = finish_reason(*r);
       choices.push_back(c);
@@ -324,8 +349,14 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   });
 }
 
+// "created": the model file's modification time.
 Json model_object(const store::KnownModel& k) {
-  return Json{{"id", k.name}, {"object", "model"}, {"created", 0}, {"owned_by", "minnow"}};
+  int64_t created = 0;
+  if (auto r = store::resolve_model(k.name); r.ok()) {
+    struct stat st {};
+    if (stat(r->path.c_str(), &st) == 0) created = int64_t(st.st_mtime);
+  }
+  return Json{{"id", k.name}, {"object", "model"}, {"created", created}, {"owned_by", "minnow"}};
 }
 
 }  // namespace

@@ -14,7 +14,9 @@ import pytest
 from conftest import MODELS, model_cache
 from server_fixture import binary, gemma, minnow_server, smol  # noqa: F401
 
-FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
+# A question SmolLM2-135M answers with "Paris" under greedy decoding (as llama.cpp does); for
+# "What is the capital of France?" its first token is "L" ("L'Étoile..."), in llama.cpp too.
+FRANCE = [{"role": "user", "content": "Name the capital city of France."}]
 COUNTING = "List the numbers one to ten: 1, 2, 3,"
 POEM = [{"role": "user", "content": "Write a short poem about rivers."}]
 
@@ -353,16 +355,18 @@ def test_completion_logprobs(client, smol):
 
 
 def test_gemma(client, http, gemma):
-    r = client.completions.create(model=gemma, prompt="Q: What is the capital of Japan?\nA:",
+    r = client.completions.create(model=gemma, prompt="The capital of Japan is",
                                   temperature=0, max_tokens=8)
     assert "Tokyo" in r.choices[0].text
     # its chat answer is not reliable: checked against the Ollama API's for the same request
+    # (with repeat_penalty 1: the OpenAI API has none)
     msgs = [{"role": "user", "content": "What is the capital of Japan?"}]
     cold(http, gemma)
     c = client.chat.completions.create(model=gemma, messages=msgs, temperature=0, max_tokens=12)
     cold(http, gemma)
     o = http.post("/api/chat", json={"model": gemma, "messages": msgs, "stream": False,
-                                     "options": {"temperature": 0, "num_predict": 12}}).json()
+                                     "options": {"temperature": 0, "num_predict": 12,
+                                                 "repeat_penalty": 1}}).json()
     assert c.choices[0].message.content == o["message"]["content"]
     assert c.usage.prompt_tokens == o["prompt_eval_count"]
 
