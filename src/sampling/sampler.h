@@ -114,6 +114,10 @@ class Constraint {
   virtual bool allows(int32_t token) = 0;
   // Advances the state past `token` (called by Sampler::accept).
   virtual void accept(int32_t token) = 0;
+  // Tokens the constraint forces next (exactly one continuation is possible), appended to
+  // `out` without advancing; the engine evaluates them without sampling and accepts each.
+  // The default forces nothing.
+  virtual void forced(std::vector<int32_t>& out) { (void)out; }
 };
 
 // A candidate of the truncation stages: a token and its (biased, penalised) logit.
