@@ -165,6 +165,124 @@ TEST_P(ArchTest, ShiftMatchesAFreshContextOfTheKeptTokens) {
   EXPECT_FALSE((*ctx)->shift(0, 100).ok());
 }
 
+// Batched evaluation over a paged pool (engine::Scheduler's path).
+struct PagedRun {
+  std::vector<float> a, b;  // last logits of sequences A and B
+};
+
+// Feeds A and B their prompts in chunks of `chunk` tokens (together in one eval_batch call
+// when `together`), then `n_decode` greedy-free decode steps of fixed tokens.
+PagedRun run_paged(Context& ctx, const std::vector<int32_t>& pa, const std::vector<int32_t>& pb,
+                   const std::vector<int32_t>& blocks_a, const std::vector<int32_t>& blocks_b,
+                   int chunk, bool together) {
+  PagedRun out;
+  const int n_vocab = ctx.model().config().n_vocab;
+  size_t ia = 0, ib = 0;
+  auto take = [&](const std::vector<float>& l, size_t row, std::vector<float>& dst) {
+    dst.assign(l.begin() + row * n_vocab, l.begin() + (row + 1) * n_vocab);
+  };
+  while (ia < pa.size() || ib < pb.size()) {
+    std::vector<model::SeqInput> in;
+    const size_t na = std::min(pa.size() - ia, size_t(chunk));
+    const size_t nb = std::min(pb.size() - ib, size_t(chunk));
+    if (na) in.push_back({std::span(pa).subspan(ia, na), int(ia), blocks_a, true});
+    if (nb) in.push_back({std::span(pb).subspan(ib, nb), int(ib), blocks_b, true});
+    if (!together && in.size() == 2) {
+      for (int k = 0; k < 2; ++k) {
+        auto r = ctx.eval_batch({&in[k], 1});
+        EXPECT_TRUE(r.ok()) << r.error();
+        if (!r.ok()) return out;
+        take({r->begin(), r->end()}, 0, k == 0 ? out.a : out.b);
+      }
+    } else {
+      auto r = ctx.eval_batch(in);
+      EXPECT_TRUE(r.ok()) << r.error();
+      if (!r.ok()) return out;
+      const std::vector<float> l(r->begin(), r->end());
+      size_t row = 0;
+      if (na) take(l, row++, out.a);
+      if (nb) take(l, row++, out.b);
+    }
+    ia += na;
+    ib += nb;
+  }
+  return out;
+}
+
+TEST_P(ArchTest, BatchedSequencesGiveWhatEachGetsAloneBitForBit) {
+  auto m = make_model(GetParam());
+  ASSERT_TRUE(m);
+  ThreadPool pool(2);
+  const int n_vocab = m->config().n_vocab;
+  const auto pa = prompt_of(150, n_vocab);  // 3 blocks
+  auto pb = prompt_of(70, n_vocab);         // 2 blocks
+  for (int32_t& t : pb) t = (t * 7 + 3) % n_vocab;
+  ContextOptions opts;
+  opts.paged = true;
+  opts.n_ctx = 10 * model::kSlotAlign;
+  opts.n_seq = 4;
+  opts.n_batch = 64;
+  opts.n_ctx_seq = 4 * model::kSlotAlign;
+  auto ctx = Context::create(*m, pool, opts);
+  ASSERT_TRUE(ctx.ok()) << ctx.error();
+  ASSERT_EQ((*ctx)->n_blocks(), 10);
+  // Scattered blocks: A in three runs, B in one.
+  const std::vector<int32_t> ba = {5, 2, 8}, bb = {0, 1};
+  const PagedRun together = run_paged(**ctx, pa, pb, ba, bb, 23, true);
+  for (int b : {0, 1, 2, 5, 8}) (*ctx)->clear_block(b);
+  const PagedRun alone = run_paged(**ctx, pa, pb, ba, bb, 23, false);
+  EXPECT_EQ(together.a, alone.a);
+  EXPECT_EQ(together.b, alone.b);
+  // Another split of the prompts, the same bits.
+  for (int b : {0, 1, 2, 5, 8}) (*ctx)->clear_block(b);
+  const PagedRun split = run_paged(**ctx, pa, pb, ba, bb, 32, true);
+  EXPECT_EQ(together.a, split.a);
+  EXPECT_EQ(together.b, split.b);
+  // Against the sequence's own contiguous cache: equal bits when its blocks are one run and
+  // no ring differs (llama-like), close otherwise (the runs are summed one after another).
+  ContextOptions own;
+  own.n_ctx = 4 * model::kSlotAlign;
+  const auto ref_b = logits_after(*m, pb, 64, own, pool);
+  const auto ref_a = logits_after(*m, pa, 64, own, pool);
+  if (m->config().sliding_window == 0) {
+    EXPECT_EQ(ref_b, together.b);
+  }
+  EXPECT_LT(max_abs_diff(ref_b, together.b), 1e-4f * range(ref_b));
+  EXPECT_LT(max_abs_diff(ref_a, together.a), 1e-4f * range(ref_a));
+}
+
+TEST(ContextEvalBatch, BadInputIsAnErrorThatChangesNothing) {
+  auto m = make_model("llama");
+  ASSERT_TRUE(m);
+  ThreadPool pool(2);
+  ContextOptions opts;
+  opts.paged = true;
+  opts.n_ctx = 4 * model::kSlotAlign;
+  opts.n_seq = 2;
+  opts.n_batch = 32;
+  auto ctx = Context::create(*m, pool, opts);
+  ASSERT_TRUE(ctx.ok());
+  const std::vector<int32_t> toks = {1, 2, 3}, blocks = {0}, bad_block = {7};
+  const std::vector<int32_t> many(40, 1);
+  EXPECT_FALSE((*ctx)->eval(toks).ok());  // a paged context evaluates through eval_batch
+  model::SeqInput in{toks, 0, bad_block, true};
+  auto r = (*ctx)->eval_batch({&in, 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("block 7"), std::string::npos) << r.error();
+  in = {toks, 62, blocks, true};  // positions 62..64 need two blocks
+  EXPECT_FALSE((*ctx)->eval_batch({&in, 1}).ok());
+  in = {many, 0, blocks, true};  // more than the batch
+  EXPECT_FALSE((*ctx)->eval_batch({&in, 1}).ok());
+  model::SeqInput three[3] = {{toks, 0, blocks, true}, {toks, 0, blocks, true},
+                              {toks, 0, blocks, true}};
+  r = (*ctx)->eval_batch(three);  // more sequences with logits than n_seq
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("more than 2"), std::string::npos) << r.error();
+  const std::vector<int32_t> oov = {m->config().n_vocab};
+  in = {oov, 0, blocks, true};
+  EXPECT_FALSE((*ctx)->eval_batch({&in, 1}).ok());
+}
+
 INSTANTIATE_TEST_SUITE_P(Archs, ArchTest, ::testing::Values("llama", "qwen2", "gemma3", "phi3"));
 
 TEST(Gemma3Ring, SlidingLayersWithRingEqualFullCache) {

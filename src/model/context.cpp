@@ -55,25 +55,43 @@ void rotate(float* x, int n_heads, int head_dim, int n_rot, RopeStyle style, con
 
 }  // namespace
 
+// Per-thread buffers of f16 attention (attend_item): one (query block, KV head) at a time.
+struct Context::AttnScratch {
+  struct Run {
+    int col;   // first key column of the run in S
+    int slot;  // its first physical slot
+    int len;   // slots
+  };
+  std::unique_ptr<float[]> q;   // (kQueryBlock * group, head_dim)
+  std::unique_ptr<float[]> s;   // (kQueryBlock * group, n_keys) scores, then P
+  std::unique_ptr<float[]> t;   // (kQueryBlock * group, n_keys) one run's scores / P
+  std::unique_ptr<float[]> y;   // (kQueryBlock * group, head_dim_v)
+  std::unique_ptr<float[]> y2;  // (kQueryBlock * group, head_dim_v) one run's part
+  std::vector<Run> runs;        // physically contiguous runs of the keys read
+  kernels::MatmulScratch mm;
+};
+
 struct Context::Buffers {
   kernels::MatmulScratch mm;
   std::vector<float> x, h, q, k, v, qkv, attn, o, g, u, gu;  // (n_batch, width)
-  std::vector<float> logits;                                 // (n_vocab)
-  std::vector<int32_t> pos;                                  // (n_batch)
+  std::vector<float> logits;                                 // (n_seq, n_vocab)
+  std::vector<int32_t> tok, pos, slot;                       // (n_batch); slot -1: by position
+  std::vector<Segment> segs;                                 // (n_batch)
   std::vector<Rope> ropes;
   std::vector<int> layer_rope;  // layer -> index into ropes
-  // Attention: per-thread scores (group, n_ctx) and f32 rows for q8_0 caches; per-item
-  // partial softmax state when a decode step splits the KV length across threads.
+  // q8_0 attention: per-thread scores (group, n_ctx) and f32 rows; per-item partial softmax
+  // state when a decode step splits the KV length across threads.
   int max_chunks = 8;
   std::vector<float> scores;   // (n_threads, group, n_ctx)
   std::vector<float> kv_rows;  // (n_threads, k_dim + v_dim)
   std::vector<float> part;     // (n_head_kv, max_chunks, group, 2 + head_dim_v)
-  // Prefill attention as matmuls (attention_prefill), per KV head and block of queries.
-  // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
+  // f16 attention as matmuls, per (segment, block of queries, KV head): the work items.
   static constexpr int kQueryBlock = 64;  // tokens per block
-  std::unique_ptr<float[]> pf_q;          // (kQueryBlock * group, head_dim)
-  std::unique_ptr<float[]> pf_s;          // (kQueryBlock * group, n_alloc) scores, then P
-  std::unique_ptr<float[]> pf_y;          // (kQueryBlock * group, head_dim_v)
+  struct Item {
+    int seg, tq, g;  // segment, first token of the block (in the segment), KV head
+  };
+  std::vector<Item> items;
+  std::vector<AttnScratch> attn_scratch;  // (n_threads)
 };
 
 Context::Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch)
@@ -94,10 +112,18 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
       n_ctx /= 2;
     }
   }
-  auto cache = KvCache::create(c, n_ctx, options.kv_type, std::min(n_batch, n_ctx));
+  if (options.paged) {
+    if (options.kv_type != KvType::kF16)
+      return Status::error("a batching (paged) context needs an f16 KV cache");
+    n_ctx = (n_ctx + kSlotAlign - 1) / kSlotAlign * kSlotAlign;
+  }
+  auto cache =
+      KvCache::create(c, n_ctx, options.kv_type, std::min(n_batch, n_ctx), !options.paged);
   if (!cache.ok()) return Status::error(model.path() + ": " + cache.error());
   std::unique_ptr<Context> ctx(
       new Context(model, pool, std::move(*cache), std::min(n_batch, n_ctx)));
+  ctx->paged_ = options.paged;
+  ctx->n_seq_ = options.paged ? std::clamp(options.n_seq, 1, ctx->n_batch_) : 1;
   ctx->buf_ = std::make_unique<Buffers>();
   Buffers& b = *ctx->buf_;
   const size_t B = ctx->n_batch_;
@@ -112,8 +138,11 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
   b.g.resize(B * c.n_ff);
   b.u.resize(B * c.n_ff);
   if (c.fused_gate_up) b.gu.resize(B * 2 * c.n_ff);
-  b.logits.resize(c.n_vocab);
+  b.logits.resize(size_t(ctx->n_seq_) * c.n_vocab);
+  b.tok.resize(B);
   b.pos.resize(B);
+  b.slot.resize(B);
+  b.segs.reserve(B);
 
   // RoPE tables: one per distinct (base, scale). Frequency factors: Llama 3's apply to every
   // layer; Phi-3's long ones when the context exceeds the original one.
@@ -151,20 +180,37 @@ Result<std::unique_ptr<Context>> Context::create(const Model& model, ThreadPool&
 
   const int group = c.n_head / c.n_head_kv;
   const size_t threads = pool.n_threads();
-  b.scores.resize(threads * group * size_t(n_ctx));
-  b.kv_rows.resize(threads * size_t(c.k_dim() + c.v_dim()));
-  b.part.resize(size_t(c.n_head_kv) * b.max_chunks * group * (2 + c.head_dim_v));
-  const size_t qb = size_t(Buffers::kQueryBlock) * group;
-  b.pf_q.reset(new float[qb * c.head_dim]);
-  b.pf_s.reset(new float[qb * (size_t(n_ctx) + kSlotAlign)]);
-  b.pf_y.reset(new float[size_t(c.head_dim_v) * qb]);
+  if (options.kv_type == KvType::kQ8_0) {
+    b.scores.resize(threads * group * size_t(n_ctx));
+    b.kv_rows.resize(threads * size_t(c.k_dim() + c.v_dim()));
+    b.part.resize(size_t(c.n_head_kv) * b.max_chunks * group * (2 + c.head_dim_v));
+  } else {
+    // The keys one query block reads: at most a sequence's positions, padded to a block.
+    const int n_ctx_seq = options.paged && options.n_ctx_seq > 0 ? options.n_ctx_seq : n_ctx;
+    const size_t n_keys = size_t(n_ctx_seq) + 2 * kSlotAlign;
+    const size_t qb = size_t(Buffers::kQueryBlock) * group;
+    const int n_seg_max = int(B);
+    b.items.reserve(size_t(B / Buffers::kQueryBlock + n_seg_max + 1) * c.n_head_kv);
+    b.attn_scratch.resize(threads);
+    for (AttnScratch& a : b.attn_scratch) {
+      // Allocated untouched (new[]): only the part a prompt reaches becomes resident.
+      a.q.reset(new float[qb * c.head_dim]);
+      a.s.reset(new float[qb * n_keys]);
+      a.t.reset(new float[qb * n_keys]);
+      a.y.reset(new float[qb * c.head_dim_v]);
+      a.y2.reset(new float[qb * c.head_dim_v]);
+      a.runs.reserve(n_keys / kSlotAlign + 1);
+      a.mm.reserve(std::max(kernels::matmul_scratch_bytes(TensorType::F16, c.head_dim, qb),
+                            kernels::matmul_scratch_bytes(TensorType::F16, n_keys, qb)));
+    }
+  }
 
   // The largest matmul scratch any call of this context needs, reserved now.
   size_t scratch = 0;
   auto need = [&](const Matrix& m, int64_t batch) {
     if (m.data) scratch = std::max(scratch, kernels::matmul_scratch_bytes(m.type, m.cols, batch));
   };
-  need(w.output, 1);
+  need(w.output, ctx->n_seq_);
   for (const LayerWeights& L : w.layers) {
     for (const Matrix* m : {&L.wq, &L.wk, &L.wv, &L.wqkv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) {
       need(*m, B);
@@ -189,12 +235,64 @@ Result<std::span<const float>> Context::eval(std::span<const int32_t> tokens) {
                          " tokens (" + std::to_string(n_past_) + " already in it, " +
                          std::to_string(tokens.size()) + " new)");
   }
+  if (paged_) return Status::error("eval: a paged context evaluates through eval_batch");
   for (size_t i = 0; i < tokens.size(); i += n_batch_) {
     const size_t n = std::min(tokens.size() - i, size_t(n_batch_));
-    forward(tokens.subspan(i, n), n_past_);
+    std::copy_n(tokens.begin() + i, n, buf_->tok.begin());
+    const Segment seg{0, int(n), n_past_, {}, true};
+    forward({&seg, 1}, int(n));
     n_past_ += static_cast<int>(n);
   }
-  return std::span<const float>(buf_->logits);
+  return std::span<const float>(buf_->logits.data(), size_t(c_.n_vocab));
+}
+
+Result<std::span<const float>> Context::eval_batch(std::span<const SeqInput> seqs) {
+  if (!paged_) return Status::error("eval_batch: this context was not created for batching");
+  size_t n_tok = 0;
+  int n_logits = 0;
+  const int n_blocks_pool = n_blocks();
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const SeqInput& in = seqs[s];
+    const std::string where = "eval_batch: sequence " + std::to_string(s) + ": ";
+    if (in.tokens.empty()) return Status::error(where + "no tokens");
+    for (size_t i = 0; i < in.tokens.size(); ++i) {
+      if (in.tokens[i] < 0 || in.tokens[i] >= c_.n_vocab) {
+        return Status::error(where + "token " + std::to_string(in.tokens[i]) + " at index " +
+                             std::to_string(i) + " is outside the vocabulary");
+      }
+    }
+    const size_t end = size_t(in.pos0) + in.tokens.size();
+    if (in.pos0 < 0 || end > in.blocks.size() * kSlotAlign) {
+      return Status::error(where + "positions up to " + std::to_string(end) + " need " +
+                           std::to_string((end + kSlotAlign - 1) / kSlotAlign) +
+                           " blocks, it has " + std::to_string(in.blocks.size()));
+    }
+    for (int32_t blk : in.blocks) {
+      if (blk < 0 || blk >= n_blocks_pool)
+        return Status::error(where + "block " + std::to_string(blk) + " is not in the pool");
+    }
+    n_tok += in.tokens.size();
+    n_logits += in.logits ? 1 : 0;
+  }
+  if (n_tok == 0) return Status::error("eval_batch: no tokens");
+  if (n_tok > size_t(n_batch_)) {
+    return Status::error("eval_batch: " + std::to_string(n_tok) + " tokens, more than the batch of " +
+                         std::to_string(n_batch_));
+  }
+  if (n_logits > n_seq_) {
+    return Status::error("eval_batch: " + std::to_string(n_logits) +
+                         " sequences ask for logits, more than " + std::to_string(n_seq_));
+  }
+  Buffers& b = *buf_;
+  b.segs.clear();
+  int t = 0;
+  for (const SeqInput& in : seqs) {
+    std::copy(in.tokens.begin(), in.tokens.end(), b.tok.begin() + t);
+    b.segs.push_back(Segment{t, int(in.tokens.size()), in.pos0, in.blocks, in.logits});
+    t += int(in.tokens.size());
+  }
+  forward(b.segs, t);
+  return std::span<const float>(b.logits.data(), size_t(n_logits) * c_.n_vocab);
 }
 
 Result<std::vector<float>> Context::embed(std::span<const int32_t> tokens) {
@@ -331,11 +429,12 @@ void rms_norm(const kernels::VecOps& ops, const float* x, const float* w, float*
 
 }  // namespace
 
-void Context::forward(std::span<const int32_t> tokens, int pos0) {
+void Context::forward(std::span<const Segment> segs, int n_tok) {
   Buffers& b = *buf_;
   const Weights& w = model_.weights();
   const kernels::VecOps& ops = kernels::vec_ops();
-  const int n = static_cast<int>(tokens.size());
+  const int n = n_tok;
+  const int32_t* tokens = b.tok.data();
   const int E = c_.n_embd;
   auto matmul = [&](const Matrix& m, const float* x, int batch, float* y) {
     const size_t bytes = kernels::matmul_scratch_bytes(m.type, m.cols, batch);
@@ -359,7 +458,14 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     multi(ws, ys);
   };
 
-  for (int t = 0; t < n; ++t) b.pos[t] = pos0 + t;
+  for (const Segment& sg : segs) {
+    for (int i = 0; i < sg.n; ++i) {
+      const int p = sg.pos0 + i;
+      b.pos[sg.t0 + i] = p;
+      b.slot[sg.t0 + i] =
+          sg.blocks.empty() ? -1 : sg.blocks[p / kSlotAlign] * kSlotAlign + p % kSlotAlign;
+    }
+  }
   for (Rope& rope : b.ropes) {
     const int half = c_.n_rot / 2;
     for (int t = 0; t < n; ++t) {
@@ -428,14 +534,17 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     // Keys and values go in before attention so that each token sees itself and the
     // earlier tokens of its batch (the causal mask hides the later ones).
     for (int t = 0; t < n; ++t) {
-      cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
+      if (b.slot[t] < 0)
+        cache_.store(il, b.pos[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
+      else
+        cache_.store_slot(il, b.slot[t], &b.k[size_t(t) * kd], &b.v[size_t(t) * vd]);
     }
     // f16 cache: matrix products over the cache, the same for a prompt and one token; q8_0:
-    // the per-slot loop.
+    // the per-slot loop (one sequence, its own cache).
     if (cache_.type() == KvType::kF16)
-      attention_prefill(il, n, pos0);
+      attention_f16(il, segs);
     else
-      attention(il, n, pos0);
+      attention(il, n, segs[0].pos0);
     matmul(L.wo, b.attn.data(), n, b.o.data());
     for_rows(pool_, n, [&](int t) {
       float* o = &b.o[size_t(t) * E];
@@ -482,16 +591,25 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
     }
     return;
   }
-  // Logits of the last position only.
-  float* last = &b.h[0];
-  rms_norm(ops, &b.x[size_t(n - 1) * E], w.output_norm.data(), last, E, c_.norm_eps);
-  matmul(w.output, last, 1, b.logits.data());
+  // Logits of the last position of each segment that asks, one batched matmul (the kernels
+  // are batch-invariant: each row is what a batch of one gives).
+  int n_out = 0;
+  for (const Segment& sg : segs) {
+    if (!sg.logits) continue;
+    rms_norm(ops, &b.x[size_t(sg.t0 + sg.n - 1) * E], w.output_norm.data(),
+             &b.h[size_t(n_out) * E], E, c_.norm_eps);
+    ++n_out;
+  }
+  if (n_out == 0) return;
+  matmul(w.output, b.h.data(), n_out, b.logits.data());
   if (c_.final_softcap > 0) {
-    for (float& l : b.logits) l = c_.final_softcap * std::tanh(l / c_.final_softcap);
+    for (float& l : std::span<float>(b.logits.data(), size_t(n_out) * c_.n_vocab))
+      l = c_.final_softcap * std::tanh(l / c_.final_softcap);
   }
 }
 
-// Attention over an f16 cache with the matmul kernels, per KV head g and block of queries:
+// Attention over an f16 cache with the matmul kernels, per work item = (segment, block of
+// up to kQueryBlock queries, KV head g):
 //   S (block · group, n_keys) = Q_g · K_gᵀ     K_g: the cache's rows, one head's columns
 //   P = softmax(S · scale) under the causal / sliding-window mask, row by row
 //   Y (block · group, hd_v)   = P · V_gᵀᵀ      V_gᵀ: rows of the transposed V cache
@@ -499,80 +617,152 @@ void Context::forward(std::span<const int32_t> tokens, int pos0) {
 // kSlotAlign boundary and are padded to a multiple of it (with zero weights): a query's result
 // then does not depend on how the prompt was split into calls, bit for bit, so a reused prefix
 // (chat turns, repeated requests) gives exactly the tokens a fresh prompt would.
-// Full layers read slots [k0, k1) up to the block's last position; rings are read whole and
-// masked by slot_pos.
-void Context::attention_prefill(int il, int n_tok, int pos0) {
+//
+// Where the keys live: a context's own cache holds position p in slot p (full layers; rings
+// are read whole and masked by slot_pos). A paged pool holds them in the sequence's blocks:
+// the key range is cut into runs of physically consecutive blocks, one matmul per run (a
+// sequence that allocated its blocks in order is one run, a shared prefix adds one).
+//
+// Many items (a batch of sequences, a long prompt) run in parallel, one per thread, their
+// matmuls inline; few items (one decode step) run one after another with each matmul split
+// across the pool. Both give the same bits: every output element is one thread's dot product.
+void Context::attention_f16(int il, std::span<const Segment> segs) {
+  Buffers& b = *buf_;
+  const int n_kv = c_.n_head_kv;
+  b.items.clear();
+  for (size_t s = 0; s < segs.size(); ++s) {
+    for (int tq = 0; tq < segs[s].n; tq += Buffers::kQueryBlock) {
+      for (int g = 0; g < n_kv; ++g) b.items.push_back({int(s), tq, g});
+    }
+  }
+  const int n_items = int(b.items.size());
+  if (pool_.n_threads() > 1 && n_items >= 2 * pool_.n_threads()) {
+    pool_.parallel_for(n_items, [&](int64_t i, int thread) {
+      const Buffers::Item& it = b.items[i];
+      attend_item(il, segs[it.seg], it.tq, it.g, b.attn_scratch[thread]);
+    });
+  } else {
+    for (const Buffers::Item& it : b.items)
+      attend_item(il, segs[it.seg], it.tq, it.g, b.attn_scratch[0]);
+  }
+}
+
+void Context::attend_item(int il, const Segment& sg, int tq, int g, AttnScratch& a) {
   Buffers& b = *buf_;
   const KvLayer& L = cache_.layer(il);
   const kernels::VecOps& ops = kernels::vec_ops();
   const AttentionDims dims = attention_dims(c_, il);
-  const int hd = dims.hd, hdv = dims.hdv, n_kv = dims.n_kv, group = dims.group;
+  const int hd = dims.hd, hdv = dims.hdv, group = dims.group;
   const int qd = dims.qd, window = dims.window;
   const float scale = dims.scale;
   auto matmul = [&](const Matrix& m, const float* x, int64_t batch, float* y) {
     const Status s = kernels::matmul(
-        m, x, batch, y, pool_, b.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
+        m, x, batch, y, pool_, a.mm.get(kernels::matmul_scratch_bytes(m.type, m.cols, batch)));
     if (!s.ok()) std::abort();  // shapes and types are fixed by construction
   };
 
-  for (int t0 = 0; t0 < n_tok; t0 += Buffers::kQueryBlock) {
-    const int t1 = std::min(n_tok, t0 + Buffers::kQueryBlock);
-    const int nq = (t1 - t0) * group;
-    // Keys this block can see: slots [k0, k0 + nk), aligned and padded.
-    int k0 = 0, nk = L.n_alloc;
-    if (!L.ring) {
-      const int first = window > 0 ? std::max(0, pos0 + t0 - window + 1) : 0;
-      k0 = first / kSlotAlign * kSlotAlign;
-      const int k1 = pos0 + t1;
-      nk = std::min(L.n_alloc - k0, (k1 - k0 + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
+  const int t1 = std::min(sg.n, tq + Buffers::kQueryBlock);
+  const int nq = (t1 - tq) * group;
+  const int pos_first = sg.pos0 + tq, pos_last = sg.pos0 + t1 - 1;
+  const bool own = sg.blocks.empty();
+  // Keys this block can see: logical slots [k0, k0 + nk), aligned and padded.
+  int k0 = 0, nk = L.n_alloc;
+  if (!L.ring) {
+    const int first = window > 0 ? std::max(0, pos_first - window + 1) : 0;
+    k0 = first / kSlotAlign * kSlotAlign;
+    const int cap = own ? L.n_alloc : int(sg.blocks.size()) * kSlotAlign;
+    nk = std::min(cap - k0, (pos_last + 1 - k0 + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
+  }
+  a.runs.clear();
+  if (own) {
+    a.runs.push_back({0, k0, nk});
+  } else {
+    for (int lb = k0 / kSlotAlign; lb < (k0 + nk) / kSlotAlign; ++lb) {
+      const int slot = sg.blocks[lb] * kSlotAlign;
+      if (!a.runs.empty() && a.runs.back().slot + a.runs.back().len == slot)
+        a.runs.back().len += kSlotAlign;
+      else
+        a.runs.push_back({lb * kSlotAlign - k0, slot, kSlotAlign});
     }
-    for (int g = 0; g < n_kv; ++g) {
-      // Q_g: row (t - t0) * group + j is query head g * group + j of token t.
-      for (int t = t0; t < t1; ++t) {
-        std::memcpy(&b.pf_q[size_t(t - t0) * group * hd],
-                    &b.q[size_t(t) * qd + size_t(g) * group * hd], sizeof(float) * group * hd);
-      }
-      Matrix k_view{TensorType::F16, L.k_row(k0) + size_t(g) * hd * 2, nk, hd, L.k_row_bytes};
-      float* S = b.pf_s.get();
-      matmul(k_view, b.pf_q.get(), nq, S);  // S (nq, nk)
-      for_rows(pool_, nq, [&](int r) {
-        const int p = pos0 + t0 + r / group;
-        float* row = S + size_t(r) * nk;
-        // Visible keys: a run [lo, hi) of slots for full layers; rings by slot_pos.
-        int lo = 0, hi = nk;
-        if (L.ring) {
-          for (int i = 0; i < nk; ++i) {
-            const int kp = i < L.n_slots ? L.slot_pos[i] : -1;
-            if (!(kp >= 0 && kp <= p && (window <= 0 || p - kp < window))) row[i] = kNegInf;
-          }
-        } else {
-          hi = std::min(nk, p - k0 + 1);
-          lo = window > 0 ? std::clamp(p - window + 1 - k0, 0, hi) : 0;
-          for (int i = 0; i < lo; ++i) row[i] = 0.0f;
-          for (int i = hi; i < nk; ++i) row[i] = 0.0f;
-        }
-        float mx = kNegInf;
-        for (int i = lo; i < hi; ++i) mx = std::max(mx, row[i]);
-        if (mx == kNegInf) {  // no visible key (cannot happen causally; keeps P finite)
-          for (int i = lo; i < hi; ++i) row[i] = 0.0f;
-          return;
-        }
-        // exp((s - max) · scale), normalized: the scale folds into the exponent's argument.
-        for (int i = lo; i < hi; ++i) row[i] *= scale;
-        const float inv = 1.0f / ops.exp_shifted(row + lo, hi - lo, mx * scale);
-        for (int i = lo; i < hi; ++i) row[i] *= inv;
-      });
-      // Y (nq, hd_v) = P · V_g, V_gᵀ's rows being dims g·hd_v.. of the transposed cache.
-      Matrix vt_view{TensorType::F16,
-                     reinterpret_cast<const uint8_t*>(L.vt_row(g * hdv)) + size_t(k0) * 2, hdv,
-                     nk, size_t(L.n_alloc) * 2};
-      matmul(vt_view, S, nq, b.pf_y.get());
-      for (int r = 0; r < nq; ++r) {
-        const int t = t0 + r / group, j = r % group;
-        std::memcpy(&b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + j) * hdv],
-                    &b.pf_y[size_t(r) * hdv], sizeof(float) * hdv);
+  }
+  const bool one_run = a.runs.size() == 1;
+
+  // Q_g: row (t - tq) * group + j is query head g * group + j of token t.
+  for (int t = tq; t < t1; ++t) {
+    std::memcpy(&a.q[size_t(t - tq) * group * hd],
+                &b.q[size_t(sg.t0 + t) * qd + size_t(g) * group * hd], sizeof(float) * group * hd);
+  }
+  auto k_view = [&](const AttnScratch::Run& r) {
+    return Matrix{TensorType::F16, L.k_row(r.slot) + size_t(g) * hd * 2, r.len, hd,
+                  L.k_row_bytes};
+  };
+  auto vt_view = [&](const AttnScratch::Run& r) {
+    return Matrix{TensorType::F16,
+                  reinterpret_cast<const uint8_t*>(L.vt_row(g * hdv)) + size_t(r.slot) * 2, hdv,
+                  r.len, size_t(L.n_alloc) * 2};
+  };
+  float* S = a.s.get();
+  if (one_run) {
+    matmul(k_view(a.runs[0]), a.q.get(), nq, S);  // S (nq, nk)
+  } else {
+    for (const AttnScratch::Run& r : a.runs) {
+      matmul(k_view(r), a.q.get(), nq, a.t.get());  // (nq, r.len)
+      for (int row = 0; row < nq; ++row) {
+        std::memcpy(S + size_t(row) * nk + r.col, a.t.get() + size_t(row) * r.len,
+                    sizeof(float) * r.len);
       }
     }
+  }
+  for_rows(pool_, nq, [&](int r) {
+    const int p = pos_first + r / group;
+    float* row = S + size_t(r) * nk;
+    // Visible keys: a run [lo, hi) of logical slots for full layers; rings by slot_pos.
+    int lo = 0, hi = nk;
+    if (L.ring) {
+      for (int i = 0; i < nk; ++i) {
+        const int kp = i < L.n_slots ? L.slot_pos[i] : -1;
+        if (!(kp >= 0 && kp <= p && (window <= 0 || p - kp < window))) row[i] = kNegInf;
+      }
+    } else {
+      hi = std::min(nk, p - k0 + 1);
+      lo = window > 0 ? std::clamp(p - window + 1 - k0, 0, hi) : 0;
+      for (int i = 0; i < lo; ++i) row[i] = 0.0f;
+      for (int i = hi; i < nk; ++i) row[i] = 0.0f;
+    }
+    float mx = kNegInf;
+    for (int i = lo; i < hi; ++i) mx = std::max(mx, row[i]);
+    if (mx == kNegInf) {  // no visible key (cannot happen causally; keeps P finite)
+      for (int i = lo; i < hi; ++i) row[i] = 0.0f;
+      return;
+    }
+    // exp((s - max) · scale), normalized: the scale folds into the exponent's argument.
+    for (int i = lo; i < hi; ++i) row[i] *= scale;
+    const float inv = 1.0f / ops.exp_shifted(row + lo, hi - lo, mx * scale);
+    for (int i = lo; i < hi; ++i) row[i] *= inv;
+  });
+  // Y (nq, hd_v) = P · V_g, V_gᵀ's rows being dims g·hd_v.. of the transposed cache; one
+  // product per run, summed in the runs' order.
+  float* Y = a.y.get();
+  if (one_run) {
+    matmul(vt_view(a.runs[0]), S, nq, Y);
+  } else {
+    for (size_t i = 0; i < a.runs.size(); ++i) {
+      const AttnScratch::Run& r = a.runs[i];
+      for (int row = 0; row < nq; ++row) {
+        std::memcpy(a.t.get() + size_t(row) * r.len, S + size_t(row) * nk + r.col,
+                    sizeof(float) * r.len);
+      }
+      float* dst = i == 0 ? Y : a.y2.get();
+      matmul(vt_view(r), a.t.get(), nq, dst);
+      if (i > 0) {
+        for (size_t j = 0; j < size_t(nq) * hdv; ++j) Y[j] += dst[j];
+      }
+    }
+  }
+  for (int r = 0; r < nq; ++r) {
+    const int t = sg.t0 + tq + r / group, j = r % group;
+    std::memcpy(&b.attn[size_t(t) * c_.n_head * hdv + size_t(g * group + j) * hdv],
+                &Y[size_t(r) * hdv], sizeof(float) * hdv);
   }
 }
 

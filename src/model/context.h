@@ -23,6 +23,21 @@ struct ContextOptions {
   int n_batch = 512;  // most tokens per forward call (prefill chunk)
   KvType kv_type = KvType::kF16;
   uint64_t kv_budget_bytes = uint64_t(1) << 30;
+  // Batching (engine::Scheduler): the cache is a pool of n_ctx slots in blocks of kSlotAlign
+  // that many sequences share through block tables (eval_batch); f16 only, no rings.
+  bool paged = false;
+  int n_seq = 1;      // most sequences asking for logits in one eval_batch call
+  int n_ctx_seq = 0;  // paged: most positions of one sequence (0: n_ctx)
+};
+
+// One sequence's part of a batched forward pass: its new tokens at positions pos0.., and
+// where its positions live in the pool: position p is slot blocks[p / kSlotAlign] ·
+// kSlotAlign + p % kSlotAlign. The blocks must cover pos0 + tokens.size() positions.
+struct SeqInput {
+  std::span<const int32_t> tokens;
+  int pos0 = 0;
+  std::span<const int32_t> blocks;
+  bool logits = true;  // compute the logits of its last token
 };
 
 class Context {
@@ -35,6 +50,18 @@ class Context {
   // one, valid until the next call. Fails, changing nothing, when a token id is out of range
   // or the tokens do not fit in the context (the message gives both numbers).
   Result<std::span<const float>> eval(std::span<const int32_t> tokens);
+
+  // Paged contexts: evaluates the tokens of several sequences in one forward pass (every
+  // weight matrix read once for all of them) and returns the logits of those that asked, in
+  // order: (n, n_vocab). Results are those each sequence would get alone, bit for bit (the
+  // kernels are batch-invariant and attention reads only the sequence's own blocks). The
+  // tokens of all sequences together must fit n_batch. Fails, changing nothing, on bad input.
+  Result<std::span<const float>> eval_batch(std::span<const SeqInput> seqs);
+  // Paged contexts: blocks in the pool; zeroes a block before a new sequence uses it.
+  int n_blocks() const { return cache_.n_ctx() / kSlotAlign; }
+  void clear_block(int block) { cache_.clear_slots(block * kSlotAlign, kSlotAlign); }
+  bool paged() const { return paged_; }
+  int n_seq() const { return n_seq_; }
 
   int n_past() const { return n_past_; }
   int n_ctx() const { return cache_.n_ctx(); }
@@ -57,10 +84,21 @@ class Context {
 
  private:
   struct Buffers;
+  struct AttnScratch;
+  // A run of the batch's tokens that belong to one sequence (blocks empty: this context's
+  // own cache, slot = position, rings for sliding layers).
+  struct Segment {
+    int t0 = 0, n = 0, pos0 = 0;
+    std::span<const int32_t> blocks;
+    bool logits = true;
+  };
   Context(const Model& model, ThreadPool& pool, KvCache cache, int n_batch);
-  void forward(std::span<const int32_t> tokens, int pos0);
+  // Runs the batch's tokens (b.tok) through the model; the logits of the segments that ask
+  // go to b.logits in order.
+  void forward(std::span<const Segment> segs, int n_tok);
   void attention(int il, int n_tok, int pos0);
-  void attention_prefill(int il, int n_tok, int pos0);
+  void attention_f16(int il, std::span<const Segment> segs);
+  void attend_item(int il, const Segment& sg, int tq, int g, AttnScratch& a);
 
   const Model& model_;
   const ModelConfig& c_;
@@ -68,6 +106,8 @@ class Context {
   KvCache cache_;
   int n_batch_;
   int n_past_ = 0;
+  bool paged_ = false;
+  int n_seq_ = 1;
   float* embed_sum_ = nullptr;  // while embed() runs: (n_embd) sum of hidden states
   std::unique_ptr<Buffers> buf_;
 };

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <cstring>
 #include <new>
 
 #include "kernels/quants.h"
@@ -16,8 +17,8 @@ size_t row_bytes_of(KvType type, int n) {
   return type == KvType::kF16 ? size_t(n) * 2 : size_t(n) / 32 * 34;
 }
 
-int slots_for(const ModelConfig& c, int il, int n_ctx, int n_batch) {
-  if (!c.layers[il].sliding || c.sliding_window <= 0) return n_ctx;
+int slots_for(const ModelConfig& c, int il, int n_ctx, int n_batch, bool rings) {
+  if (!rings || !c.layers[il].sliding || c.sliding_window <= 0) return n_ctx;
   return std::min(n_ctx, c.sliding_window + n_batch - 1);
 }
 
@@ -57,16 +58,18 @@ KvBuffer::~KvBuffer() {
   if (data) munmap(data, bytes);
 }
 
-uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type, int n_batch) {
+uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type, int n_batch,
+                            bool rings) {
   uint64_t total = 0;
   for (int il = 0; il < c.n_layer; ++il) {
-    total += uint64_t(aligned(slots_for(c, il, n_ctx, n_batch))) *
+    total += uint64_t(aligned(slots_for(c, il, n_ctx, n_batch, rings))) *
              (row_bytes_of(type, c.k_dim()) + row_bytes_of(type, c.v_dim()));
   }
   return total;
 }
 
-Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, int n_batch) {
+Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, int n_batch,
+                                bool rings) {
   if (n_ctx <= 0) {
     return Status::error("context size must be positive, got " + std::to_string(n_ctx));
   }
@@ -81,7 +84,7 @@ Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, in
   cache.layers_.resize(c.n_layer);
   for (int il = 0; il < c.n_layer; ++il) {
     KvLayer& L = cache.layers_[il];
-    L.n_slots = slots_for(c, il, n_ctx, n_batch);
+    L.n_slots = slots_for(c, il, n_ctx, n_batch, rings);
     L.n_alloc = aligned(L.n_slots);
     L.ring = L.n_slots < n_ctx;
     L.v_transposed = type == KvType::kF16;
@@ -108,12 +111,28 @@ void KvCache::store(int il, int pos, const float* k, const float* v) {
     L.ring_head = (L.ring_head + 1) % L.n_slots;
     L.slot_pos[slot] = pos;
   }
+  store_slot(il, slot, k, v);
+}
+
+void KvCache::store_slot(int il, int slot, const float* k, const float* v) {
+  KvLayer& L = layers_[il];
   if (type_ == KvType::kF16) {
     write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 2));
     for (int d = 0; d < v_dim_; ++d) L.vt_row(d)[slot] = kernels::fp32_to_fp16(v[d]);
   } else {
     write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 34 * 32));
     write_row(type_, v, L.v_row(slot), int(L.v_row_bytes / 34 * 32));
+  }
+}
+
+void KvCache::clear_slots(int slot0, int n) {
+  for (KvLayer& L : layers_) {
+    std::memset(L.k_row(slot0), 0, size_t(n) * L.k_row_bytes);
+    if (L.v_transposed) {
+      for (int d = 0; d < v_dim_; ++d) std::memset(L.vt_row(d) + slot0, 0, size_t(n) * 2);
+    } else {
+      std::memset(L.v_row(slot0), 0, size_t(n) * L.v_row_bytes);
+    }
   }
 }
 

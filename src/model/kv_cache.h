@@ -67,10 +67,14 @@ struct KvLayer {
 class KvCache {
  public:
   // n_batch: the most tokens one forward call writes (sizes the sliding-window rings).
-  static Result<KvCache> create(const ModelConfig& config, int n_ctx, KvType type, int n_batch);
+  // rings = false keeps every slot in every layer (the paged pool of a batching context,
+  // whose slots belong to many sequences: sliding layers then mask by position instead).
+  static Result<KvCache> create(const ModelConfig& config, int n_ctx, KvType type, int n_batch,
+                                bool rings = true);
 
   // Bytes a cache of n_ctx positions takes when full.
-  static uint64_t bytes_for(const ModelConfig& config, int n_ctx, KvType type, int n_batch);
+  static uint64_t bytes_for(const ModelConfig& config, int n_ctx, KvType type, int n_batch,
+                            bool rings = true);
 
   int n_ctx() const { return n_ctx_; }
   KvType type() const { return type_; }
@@ -81,6 +85,11 @@ class KvCache {
 
   // Writes position `pos`'s k (n_head_kv * head_dim f32) and v into layer il.
   void store(int il, int pos, const float* k, const float* v);
+  // The same into a given slot of a layer without ring (paged pools: slot = block · 64 + i).
+  void store_slot(int il, int slot, const float* k, const float* v);
+  // Zeroes slots [slot0, slot0 + n) in every layer: a block handed to a new sequence must
+  // hold finite values where it has not been written yet (attention multiplies them by 0).
+  void clear_slots(int slot0, int n);
   // Drops every position >= n (a rollback; rings forget those slots).
   void truncate(int n);
 
