@@ -1,0 +1,187 @@
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "constrain/constrain.h"
+#include "constrain/matcher.h"
+
+namespace minnow::constrain {
+
+GrammarConstraint::GrammarConstraint(std::shared_ptr<const Grammar> g,
+                                     std::shared_ptr<const Vocab> v)
+    : grammar_(std::move(g)), vocab_(std::move(v)) {}
+
+GrammarConstraint::~GrammarConstraint() = default;
+
+Result<std::unique_ptr<GrammarConstraint>> GrammarConstraint::create(
+    std::shared_ptr<const Grammar> grammar, std::shared_ptr<const Vocab> vocab) {
+  if (!grammar || !vocab) return Status::error("constraint: no grammar or no vocabulary");
+  std::unique_ptr<GrammarConstraint> c(new GrammarConstraint(std::move(grammar), std::move(vocab)));
+  c->matcher_ = std::make_unique<Matcher>(*c->grammar_);
+  if (!c->matcher_->status().ok()) return c->matcher_->status();
+  c->state_ = c->matcher_->start();
+  if (c->state_ == Matcher::kDead) {
+    return Status::error("constraint: the grammar's start rule matches nothing");
+  }
+  c->walk_states_.assign(c->vocab_->max_piece_bytes() + 1, Matcher::kDead);
+  c->allowed_bits_.assign((size_t(c->vocab_->n_tokens()) + 63) / 64, 0);
+  return c;
+}
+
+uint32_t GrammarConstraint::walk(std::string_view bytes) const {
+  if (at_start_ && vocab_->strip_first_space() && !bytes.empty() && bytes.front() == ' ') {
+    bytes.remove_prefix(1);
+  }
+  uint32_t s = state_;
+  for (char c : bytes) {
+    s = matcher_->next(s, static_cast<uint8_t>(c));
+    if (s == Matcher::kDead) break;
+  }
+  return s;
+}
+
+bool GrammarConstraint::complete() const { return matcher_->accepting(state_); }
+bool GrammarConstraint::finished() const { return matcher_->finished(state_); }
+size_t GrammarConstraint::n_states() const { return matcher_->n_states(); }
+
+bool GrammarConstraint::allows(int32_t token) {
+  if (!status_.ok() || token < 0 || token >= vocab_->n_tokens()) return false;
+  if (vocab_->is_eog(token)) return matcher_->accepting(state_);
+  const std::string_view p = vocab_->piece(token);
+  if (p.empty()) return false;
+  return walk(p) != Matcher::kDead;
+}
+
+void GrammarConstraint::accept(int32_t token) {
+  if (!status_.ok()) return;
+  if (token < 0 || token >= vocab_->n_tokens()) {
+    status_ = Status::error("constraint: token " + std::to_string(token) + " out of range");
+    return;
+  }
+  if (vocab_->is_eog(token)) return;  // the end: nothing to advance
+  const std::string_view p = vocab_->piece(token);
+  const uint32_t s = p.empty() ? Matcher::kDead : walk(p);
+  if (s == Matcher::kDead) {
+    status_ = matcher_->status().ok()
+                  ? Status::error("constraint: token " + std::to_string(token) +
+                                  " is not allowed by the grammar here")
+                  : matcher_->status();
+    return;
+  }
+  at_start_ = false;
+  // Between tokens no other state id is held: the caches may start over if they grew large.
+  state_ = matcher_->compact_if_large(s);
+}
+
+// Walks the vocabulary's trie together with the DFA: a node whose byte kills every stack ends
+// its whole subtree; the tokens at surviving nodes are allowed.
+void GrammarConstraint::mask(std::span<float> logits) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::fill(allowed_bits_.begin(), allowed_bits_.end(), 0);
+  auto allow = [&](int32_t id) { allowed_bits_[size_t(id) >> 6] |= uint64_t(1) << (id & 63); };
+  if (status_.ok()) {
+    if (matcher_->accepting(state_)) {
+      for (int32_t id : vocab_->eog()) allow(id);
+    }
+    const Vocab::Trie& t = vocab_->trie();
+    const size_t n_nodes = t.byte.size();
+    const bool strip = at_start_ && vocab_->strip_first_space();
+    uint32_t* st = walk_states_.data();
+    st[0] = state_;
+    Matcher& m = *matcher_;
+    for (size_t i = 1; i < n_nodes;) {
+      const uint16_t d = t.depth[i];
+      uint32_t ns;
+      if (strip && d == 1 && t.byte[i] == ' ') {
+        ns = state_;  // the leading space the decoder drops
+      } else {
+        ns = m.next(st[d - 1], t.byte[i]);
+      }
+      if (ns == Matcher::kDead) {
+        i = t.subtree_end[i];
+        continue;
+      }
+      st[d] = ns;
+      for (int32_t id = t.token_at[i]; id >= 0; id = t.same_bytes_next[size_t(id)]) allow(id);
+      ++i;
+    }
+    if (!m.status().ok()) status_ = m.status();
+  }
+  const size_t n = std::min(logits.size(), size_t(vocab_->n_tokens()));
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  for (size_t w = 0; w * 64 < n; ++w) {
+    const uint64_t bits = allowed_bits_[w];
+    if (bits == ~uint64_t(0)) continue;
+    const size_t end = std::min(n, w * 64 + 64);
+    for (size_t i = w * 64; i < end; ++i) {
+      if (!((bits >> (i & 63)) & 1)) logits[i] = kNegInf;
+    }
+  }
+  for (size_t i = n; i < logits.size(); ++i) logits[i] = kNegInf;
+  ++n_masks_;
+  mask_ms_total_ +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void GrammarConstraint::forced(std::vector<int32_t>& out) {
+  out.clear();
+  if (!status_.ok()) return;
+  Matcher& m = *matcher_;
+  // The one byte string the grammar allows ahead (bounded: a token is at most that long).
+  std::string bytes;
+  uint32_t s = state_;
+  const size_t limit = std::max<size_t>(vocab_->max_piece_bytes(), 16);
+  while (bytes.size() < limit && !m.accepting(s)) {
+    int only = -1;
+    uint32_t only_next = Matcher::kDead;
+    for (int b = 0; b < 256; ++b) {
+      const uint32_t ns = m.next(s, uint8_t(b));
+      if (ns == Matcher::kDead) continue;
+      if (only >= 0) {
+        only = -2;
+        break;
+      }
+      only = b;
+      only_next = ns;
+    }
+    if (only < 0) break;
+    bytes += char(only);
+    s = only_next;
+  }
+  if (bytes.empty()) return;
+  // A first token starting with a space would lose it to the decoder: leave that to sampling.
+  if (at_start_ && vocab_->strip_first_space() && bytes.front() == ' ') return;
+  const Vocab::Trie& t = vocab_->trie();
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    // The longest token spelling a prefix of bytes[pos..].
+    uint32_t node = t.child_of_root[static_cast<uint8_t>(bytes[pos])];
+    int32_t best = -1;
+    size_t best_len = 0;
+    size_t len = 1;
+    while (node != 0) {
+      if (t.token_at[node] >= 0) {
+        best = t.token_at[node];
+        best_len = len;
+      }
+      if (pos + len >= bytes.size()) break;
+      const uint8_t want = static_cast<uint8_t>(bytes[pos + len]);
+      uint32_t child = node + 1;
+      uint32_t found = 0;
+      while (child < t.subtree_end[node]) {
+        if (t.byte[child] == want) {
+          found = child;
+          break;
+        }
+        child = t.subtree_end[child];
+      }
+      node = found;
+      ++len;
+    }
+    if (best < 0) break;
+    out.push_back(best);
+    pos += best_len;
+  }
+}
+
+}  // namespace minnow::constrain

@@ -1,0 +1,185 @@
+#include "constrain/matcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace minnow::constrain {
+namespace {
+
+// Budget of the caches of one matcher before compact_if_large() starts over.
+constexpr size_t kMaxCachedNodes = size_t(1) << 21;
+constexpr size_t kMaxCachedStates = size_t(1) << 17;
+
+uint64_t pair_key(uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; }
+
+}  // namespace
+
+Matcher::Matcher(const Grammar& g) : g_(g) {
+  nodes_.push_back({0, 0});
+  states_.emplace_back();  // kDead
+  std::vector<uint32_t> none;
+  key_.clear();
+  state_ids_.emplace(std::string(), kDead);
+  out_.clear();
+  visited_.clear();
+  for (uint32_t alt : g_.rules()[g_.root()].alternatives) expand(alt, 0);
+  start_ = intern(out_, 0, 0);
+}
+
+uint32_t Matcher::node(uint32_t pos, uint32_t parent) {
+  auto [it, inserted] = node_ids_.try_emplace(pair_key(pos, parent), uint32_t(nodes_.size()));
+  if (inserted) nodes_.push_back({pos, parent});
+  return it->second;
+}
+
+// Pushes onto out_ every stack reachable from (pos, parent) without reading a character: its
+// top is a character class, or it is the empty stack (0). Left recursion was rejected at parse
+// time, so this terminates; visited_ keeps shared sub-expansions from being walked twice.
+void Matcher::expand(uint32_t pos, uint32_t parent) {
+  if (!visited_.insert(pair_key(pos, parent)).second) return;
+  const auto& el = g_.elements()[pos];
+  switch (el.kind) {
+    case Grammar::Kind::kEnd:
+      if (parent == 0) {
+        out_.push_back(0);
+      } else {
+        const Node n = nodes_[parent];
+        expand(n.pos, n.parent);
+      }
+      return;
+    case Grammar::Kind::kChars:
+      out_.push_back(node(pos, parent));
+      return;
+    case Grammar::Kind::kRef: {
+      // A reference in tail position needs no continuation node: right recursion (`x ::= "a" x`)
+      // then keeps the stack flat however long the repetition.
+      const uint32_t cont = pos + 1;
+      const uint32_t below =
+          g_.elements()[cont].kind == Grammar::Kind::kEnd ? parent : node(cont, parent);
+      for (uint32_t alt : g_.rules()[el.arg].alternatives) expand(alt, below);
+      return;
+    }
+  }
+}
+
+uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining) {
+  std::sort(stacks.begin(), stacks.end());
+  stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
+  if (stacks.empty()) return kDead;
+  if (stacks.size() > kMaxStacks) {
+    if (status_.ok()) {
+      status_ = Status::error("grammar: more than " + std::to_string(kMaxStacks) +
+                              " parse stacks are alive at once (the grammar is too ambiguous; "
+                              "simplify alternatives that can match the same text)");
+    }
+    return kDead;
+  }
+  key_.resize(stacks.size() * 4 + 5);
+  std::memcpy(key_.data(), stacks.data(), stacks.size() * 4);
+  std::memcpy(key_.data() + stacks.size() * 4, &partial_cp, 4);
+  key_.back() = char(remaining);
+  auto [it, inserted] = state_ids_.try_emplace(key_, uint32_t(states_.size()));
+  if (!inserted) return it->second;
+  State st;
+  st.stacks_begin = uint32_t(stack_pool_.size());
+  st.stacks_size = uint32_t(stacks.size());
+  st.partial_cp = partial_cp;
+  st.remaining = remaining;
+  st.accepting = remaining == 0 && stacks.front() == 0;
+  st.finished = st.accepting && stacks.size() == 1;
+  stack_pool_.insert(stack_pool_.end(), stacks.begin(), stacks.end());
+  states_.push_back(std::move(st));
+  return it->second;
+}
+
+// The stacks of `s` whose top class holds `cp`, each moved past it and expanded.
+uint32_t Matcher::advance(uint32_t s, uint32_t cp) {
+  out_.clear();
+  visited_.clear();
+  const State& st = states_[s];
+  for (uint32_t i = 0; i < st.stacks_size; ++i) {
+    const uint32_t id = stack_pool_[states_[s].stacks_begin + i];
+    if (id == 0) continue;
+    const Node n = nodes_[id];
+    const auto& cls = g_.classes()[g_.elements()[n.pos].arg];
+    if (cls.contains(cp)) expand(n.pos + 1, n.parent);
+  }
+  return intern(out_, 0, 0);
+}
+
+// `s`'s stacks that can still match a code point starting with the bytes read (its value lies
+// in [cp_bits << 6r, (cp_bits << 6r) | (2^6r - 1)] with r continuation bytes to come).
+uint32_t Matcher::with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining) {
+  const uint32_t lo = cp_bits << (6 * remaining);
+  const uint32_t hi = lo | ((1u << (6 * remaining)) - 1);
+  out_.clear();
+  const State& st = states_[s];
+  for (uint32_t i = 0; i < st.stacks_size; ++i) {
+    const uint32_t id = stack_pool_[st.stacks_begin + i];
+    if (id == 0) continue;
+    const auto& cls = g_.classes()[g_.elements()[nodes_[id].pos].arg];
+    if (cls.intersects(lo, hi)) out_.push_back(id);
+  }
+  return intern(out_, cp_bits, remaining);
+}
+
+uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
+  uint32_t r = kDead;
+  if (s != kDead && status_.ok()) {
+    const uint8_t rem = states_[s].remaining;
+    if (rem > 0) {
+      if ((b & 0xC0) == 0x80) {
+        const uint32_t cp = (states_[s].partial_cp << 6) | (b & 0x3F);
+        r = rem == 1 ? advance(s, cp) : with_partial(s, cp, uint8_t(rem - 1));
+      }
+    } else if (b < 0x80) {
+      r = advance(s, b);
+    } else if (b >= 0xC2 && b < 0xE0) {
+      r = with_partial(s, b & 0x1F, 1);
+    } else if (b >= 0xE0 && b < 0xF0) {
+      r = with_partial(s, b & 0x0F, 2);
+    } else if (b >= 0xF0 && b < 0xF5) {
+      r = with_partial(s, b & 0x07, 3);
+    }
+    // Anything else (a stray continuation byte, C0/C1, F5..FF) is never valid UTF-8.
+  }
+  State& st = states_[s];
+  if (!st.next) {
+    st.next = std::make_unique<int32_t[]>(256);
+    std::fill_n(st.next.get(), 256, -1);
+  }
+  st.next[b] = int32_t(r);
+  return r;
+}
+
+uint32_t Matcher::compact_if_large(uint32_t keep) {
+  if (nodes_.size() <= kMaxCachedNodes && states_.size() <= kMaxCachedStates) return keep;
+  std::vector<Node> old_nodes = std::move(nodes_);
+  std::vector<uint32_t> stacks(stack_pool_.begin() + states_[keep].stacks_begin,
+                               stack_pool_.begin() + states_[keep].stacks_begin +
+                                   states_[keep].stacks_size);
+  const uint32_t partial = states_[keep].partial_cp;
+  const uint8_t rem = states_[keep].remaining;
+  nodes_.clear();
+  nodes_.push_back({0, 0});
+  node_ids_.clear();
+  states_.clear();
+  states_.emplace_back();
+  stack_pool_.clear();
+  state_ids_.clear();
+  state_ids_.emplace(std::string(), kDead);
+  // Re-interns a chain of old nodes, bottom first.
+  auto reintern = [&](auto&& self, uint32_t old_id) -> uint32_t {
+    if (old_id == 0) return 0;
+    const Node n = old_nodes[old_id];
+    return node(n.pos, self(self, n.parent));
+  };
+  for (uint32_t& id : stacks) id = reintern(reintern, id);
+  out_.clear();
+  visited_.clear();
+  for (uint32_t alt : g_.rules()[g_.root()].alternatives) expand(alt, 0);
+  start_ = intern(out_, 0, 0);
+  return intern(stacks, partial, rem);
+}
+
+}  // namespace minnow::constrain

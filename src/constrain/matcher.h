@@ -1,0 +1,81 @@
+// The grammar matcher as a lazily built DFA over bytes (see constrain.h for the idea).
+//
+// A stack is a linked list of nodes (pos = the grammar element to match next at the top, or the
+// element to resume after a rule reference below it; parent = the node below). Nodes are
+// hash-consed, so equal stacks have equal ids. A state is a sorted set of stack ids whose tops
+// are all character classes (id 0 stands for the empty stack: the root is complete), plus the
+// bytes of a code point read so far. States are hash-consed too, and next(state, byte) is cached
+// in a 256-entry row per state, so after warm-up a byte costs one table lookup.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "constrain/constrain.h"
+
+namespace minnow::constrain {
+
+class Matcher {
+ public:
+  static constexpr uint32_t kDead = 0;  // the empty set: nothing can follow
+
+  explicit Matcher(const Grammar& g);
+
+  uint32_t start() const { return start_; }
+  uint32_t next(uint32_t s, uint8_t b) {
+    const int32_t* row = states_[s].next.get();
+    if (row && row[b] >= 0) return uint32_t(row[b]);
+    return compute_next(s, b);
+  }
+  bool accepting(uint32_t s) const { return states_[s].accepting; }
+  // Only the empty stack is left: no byte can follow.
+  bool finished(uint32_t s) const { return states_[s].finished; }
+  // OK unless a state outgrew kMaxStacks; next() then returns kDead.
+  const Status& status() const { return status_; }
+  size_t n_states() const { return states_.size(); }
+  size_t n_nodes() const { return nodes_.size(); }
+  // When the caches have grown past their budget, forgets every state but `keep` (re-interned;
+  // its new id is returned). Call only between tokens: other state ids become invalid.
+  uint32_t compact_if_large(uint32_t keep);
+
+ private:
+  struct Node {
+    uint32_t pos;
+    uint32_t parent;
+  };
+  struct State {
+    uint32_t stacks_begin = 0;  // into stack_pool_
+    uint32_t stacks_size = 0;
+    uint32_t partial_cp = 0;  // bits of the code point read so far
+    uint8_t remaining = 0;    // continuation bytes still to come (0: none pending)
+    bool accepting = false;
+    bool finished = false;
+    std::unique_ptr<int32_t[]> next;  // (256) cached transitions, -1 = not computed
+  };
+
+  uint32_t compute_next(uint32_t s, uint8_t b);
+  uint32_t node(uint32_t pos, uint32_t parent);
+  void expand(uint32_t pos, uint32_t parent);
+  uint32_t advance(uint32_t s, uint32_t cp);
+  uint32_t with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining);
+  uint32_t intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining);
+
+  const Grammar& g_;
+  std::vector<Node> nodes_;  // [0] is the empty stack
+  std::unordered_map<uint64_t, uint32_t> node_ids_;
+  std::vector<State> states_;  // [0] is kDead
+  std::vector<uint32_t> stack_pool_;
+  std::unordered_map<std::string, uint32_t> state_ids_;
+  uint32_t start_ = kDead;
+  Status status_;
+  // Scratch of advance()/expand().
+  std::vector<uint32_t> out_;
+  std::unordered_set<uint64_t> visited_;
+  std::string key_;
+};
+
+}  // namespace minnow::constrain

@@ -1,0 +1,103 @@
+#include <algorithm>
+#include <numeric>
+
+#include "constrain/constrain.h"
+
+namespace minnow::constrain {
+
+std::shared_ptr<const Vocab> Vocab::from_tokenizer(const text::Tokenizer& tok) {
+  const size_t n = tok.n_tokens();
+  std::vector<std::string> pieces(n);
+  std::vector<int32_t> eog;
+  for (size_t i = 0; i < n; ++i) {
+    const auto id = int32_t(i);
+    if (tok.is_eog(id)) {
+      eog.push_back(id);
+      continue;
+    }
+    // Control and unknown tokens give "" (never allowed); byte-fallback tokens give their byte.
+    pieces[i] = std::string(tok.piece(id, false));
+  }
+  return from_pieces(std::move(pieces), std::move(eog),
+                     tok.kind() == text::TokenizerKind::kSpm && tok.add_space_prefix());
+}
+
+std::shared_ptr<const Vocab> Vocab::from_pieces(std::vector<std::string> pieces,
+                                                std::vector<int32_t> eog, bool strip_first_space) {
+  auto v = std::make_shared<Vocab>();
+  v->pieces_ = std::move(pieces);
+  v->eog_flags_.assign(v->pieces_.size(), 0);
+  for (int32_t id : eog) {
+    if (id >= 0 && size_t(id) < v->pieces_.size()) {
+      v->eog_flags_[size_t(id)] = 1;
+      v->pieces_[size_t(id)].clear();  // an EOG token adds nothing to the text; never in the trie
+      v->eog_.push_back(id);
+    }
+  }
+  v->strip_first_space_ = strip_first_space;
+  v->build();
+  return v;
+}
+
+// The trie in preorder from the pieces in sorted order: each piece shares its longest common
+// prefix with the one before, so its new nodes are appended right after that prefix's path.
+void Vocab::build() {
+  const size_t n = pieces_.size();
+  std::vector<int32_t> order;
+  for (size_t i = 0; i < n; ++i) {
+    if (!pieces_[i].empty()) order.push_back(int32_t(i));
+  }
+  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    return pieces_[size_t(a)] != pieces_[size_t(b)] ? pieces_[size_t(a)] < pieces_[size_t(b)]
+                                                    : a < b;
+  });
+  Trie& t = trie_;
+  t = Trie{};
+  t.same_bytes_next.assign(n, -1);
+  t.child_of_root.assign(256, 0);
+  auto add_node = [&](uint8_t byte, uint16_t depth) {
+    t.byte.push_back(byte);
+    t.depth.push_back(depth);
+    t.subtree_end.push_back(0);
+    t.token_at.push_back(-1);
+    return uint32_t(t.byte.size() - 1);
+  };
+  add_node(0, 0);
+  std::vector<uint32_t> path = {0};  // path[d]: the node at depth d of the previous piece
+  std::string_view prev;
+  int32_t prev_id = -1;
+  max_piece_ = 0;
+  for (int32_t id : order) {
+    // Pieces longer than a trie depth can count are left out (none exist in real vocabularies).
+    const std::string_view p = pieces_[size_t(id)];
+    if (p.size() >= 65535) continue;
+    max_piece_ = std::max(max_piece_, p.size());
+    if (p == prev) {
+      // Same bytes as the previous token: chain it behind the last one of the chain.
+      int32_t last = prev_id;
+      while (t.same_bytes_next[size_t(last)] >= 0) last = t.same_bytes_next[size_t(last)];
+      t.same_bytes_next[size_t(last)] = id;
+      continue;
+    }
+    size_t common = 0;
+    while (common < prev.size() && common < p.size() && prev[common] == p[common]) ++common;
+    while (path.size() > common + 1) {
+      t.subtree_end[path.back()] = uint32_t(t.byte.size());
+      path.pop_back();
+    }
+    for (size_t d = common; d < p.size(); ++d) {
+      const uint32_t node = add_node(static_cast<uint8_t>(p[d]), uint16_t(d + 1));
+      if (d == 0) t.child_of_root[static_cast<uint8_t>(p[0])] = node;
+      path.push_back(node);
+    }
+    t.token_at[path.back()] = id;
+    prev = p;
+    prev_id = id;
+  }
+  while (!path.empty()) {
+    t.subtree_end[path.back()] = uint32_t(t.byte.size());
+    path.pop_back();
+  }
+}
+
+}  // namespace minnow::constrain
