@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <system_error>
 
+#include "store/store.h"
+
 namespace minnow::store {
 namespace {
 
@@ -49,6 +51,23 @@ Result<std::string> model_cache_dir() {
 Result<ResolvedModel> resolve_model(std::string_view name_or_path) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  if (auto name = parse_model_name(name_or_path); name.ok()) {
+    if (auto store = Store::open_default(); store.ok() && store->exists(*name)) {
+      auto m = store->get(*name);
+      if (!m.ok()) return m.status();
+      ResolvedModel r;
+      r.path = m->model_path;
+      r.name = m->name.display();
+      r.digest = m->model_digest;
+      r.parameters = m->parameters;
+      r.template_text = m->template_text;
+      r.system = m->system;
+      r.messages = m->messages;
+      r.licenses = m->licenses;
+      r.from_store = true;
+      return r;
+    }
+  }
   if (const KnownModel* known = find_model(name_or_path)) {
     auto dir = model_cache_dir();
     if (!dir) return dir.status();
@@ -63,19 +82,28 @@ Result<ResolvedModel> resolve_model(std::string_view name_or_path) {
                            std::to_string(size) + " bytes, expected " +
                            std::to_string(known->bytes) + "; " + std::string(kSetupHint));
     }
-    return ResolvedModel{std::move(path), known};
+    ResolvedModel r;
+    r.path = std::move(path);
+    r.known = known;
+    r.name = std::string(known->name);
+    r.digest = "sha256:" + std::string(known->sha256);
+    return r;
   }
 
   std::string path(name_or_path);
   fs::file_status st = fs::status(path, ec);
-  if (!ec && fs::is_regular_file(st)) return ResolvedModel{std::move(path), nullptr};
+  if (!ec && fs::is_regular_file(st)) {
+    ResolvedModel r;
+    r.path = std::move(path);
+    return r;
+  }
   if (!ec && fs::exists(st)) return Status::error(path + ": not a regular file");
 
   const bool looks_like_path =
       name_or_path.find('/') != std::string_view::npos || name_or_path.ends_with(".gguf");
   if (looks_like_path) return Status::error(path + ": no such file");
   return Status::error("unknown model '" + path + "'; known models: " + known_model_names() +
-                       " (or give the path to a .gguf file)");
+                       ", those of `minnow list` (or give the path to a .gguf file)");
 }
 
 }  // namespace minnow::store
