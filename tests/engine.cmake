@@ -7,3 +7,5 @@ minnow_test(kernels_vec_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_vec_tes
             LIBS minnow_kernels)
 minnow_test(kernels_multi_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/kernels_multi_test.cpp
             LIBS minnow_kernels)
+minnow_test(engine_scheduler_test SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/engine_scheduler_test.cpp
+            LIBS minnow_engine minnow_tiny_model)

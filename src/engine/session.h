@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/generation.h"
 #include "model/context.h"
 #include "model/model.h"
 #include "sampling/sampler.h"
@@ -27,35 +28,6 @@
 #include "util/thread_pool.h"
 
 namespace minnow::engine {
-
-struct GenerateOptions {
-  sampling::SamplingParams sampling;
-  int num_predict = -1;  // tokens to generate at most; -1: until end of generation or context full
-  std::vector<std::string> stop;
-  // When the prompt plus generation outgrows the context: false stops with done_reason
-  // "length" (and a prompt that does not fit is an error); true drops the oldest half of the
-  // tokens after the first n_keep and goes on.
-  bool context_shift = false;
-  int n_keep = 0;
-  bool emit_special = false;  // render control tokens in the text
-  sampling::Constraint* constraint = nullptr;
-};
-
-struct TokenEvent {
-  int32_t token;
-  const sampling::SampleResult* sample;  // logprobs of this token
-};
-
-struct GenerateResult {
-  std::string done_reason;   // "stop" (end of generation or stop string), "length", "cancel"
-  int prompt_tokens = 0;     // tokens of the prompt
-  int prompt_evaluated = 0;  // of which evaluated now (the rest was reused from the cache)
-  int generated_tokens = 0;
-  double prompt_ms = 0;         // evaluating the prompt (up to the first logits)
-  double generate_ms = 0;       // the decode steps after the first token
-  double ttft_ms = 0;           // from the call to the first token sampled
-  std::vector<int32_t> tokens;  // generated ids
-};
 
 class Session {
  public:
