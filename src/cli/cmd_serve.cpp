@@ -1,9 +1,12 @@
 // `minnow serve [--host H] [--port P] [--threads N]`: the Ollama- and OpenAI-compatible HTTP
 // server (src/server). MINNOW_HOST=host[:port] sets the address as OLLAMA_HOST does for
-// Ollama. SIGTERM / SIGINT: stop accepting, let in-flight requests finish (up to
+// Ollama; MINNOW_NUM_PARALLEL, MINNOW_CONTEXT_LENGTH, MINNOW_MAX_MEMORY, MINNOW_MAX_QUEUE,
+// MINNOW_REQUEST_TIMEOUT, MINNOW_API_KEY and MINNOW_ORIGINS as README describes. SIGTERM / SIGINT: stop accepting, let in-flight requests finish (up to
 // --drain-timeout seconds), exit 0.
 #include <pthread.h>
 
+#include <cctype>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -42,8 +45,74 @@ void apply_env(ServeArgs& a) {
   }
 }
 
+// "8GiB", "512MB", "1.5G", "1000000" (bytes) -> bytes; powers of 1024 for K/M/G/T with or
+// without "iB", as Ollama's memory settings read.
+uint64_t parse_bytes(const std::string& name, const std::string& v) {
+  size_t pos = 0;
+  double n = 0;
+  try {
+    n = std::stod(v, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  std::string unit = v.substr(pos);
+  for (char& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  if (unit.size() > 1 && unit.back() == 'B') unit.pop_back();
+  if (unit.size() > 1 && unit.back() == 'I') unit.pop_back();
+  const std::string units = "KMGT";
+  double mult = 1;
+  if (unit.size() == 1 && units.find(unit[0]) != std::string::npos) {
+    mult = std::pow(1024.0, double(units.find(unit[0]) + 1));
+  } else if (!unit.empty() && unit != "B") {
+    pos = 0;
+  }
+  if (pos == 0 || n < 0) {
+    throw std::runtime_error(name + "='" + v + "': expected a size such as 8GiB, 512MB or a number of bytes");
+  }
+  return uint64_t(n * mult);
+}
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  try {
+    size_t pos = 0;
+    const int n = std::stoi(v, &pos);
+    if (pos == std::string(v).size()) return n;
+  } catch (const std::exception&) {
+  }
+  throw std::runtime_error(std::string(name) + "='" + v + "': expected a whole number");
+}
+
+void apply_limits_env(ServeArgs& a) {
+  server::ServerOptions& o = a.opts;
+  o.parallel = env_int("MINNOW_NUM_PARALLEL", o.parallel);
+  o.num_ctx = env_int("MINNOW_CONTEXT_LENGTH", o.num_ctx);
+  o.max_queue = env_int("MINNOW_MAX_QUEUE", o.max_queue);
+  o.request_timeout_s = env_int("MINNOW_REQUEST_TIMEOUT", o.request_timeout_s);
+  if (const char* m = std::getenv("MINNOW_MAX_MEMORY"); m && *m)
+    o.max_memory_bytes = parse_bytes("MINNOW_MAX_MEMORY", m);
+  if (const char* k = std::getenv("MINNOW_API_KEY"); k && *k) o.api_key = k;
+  if (const char* origins = std::getenv("MINNOW_ORIGINS"); origins && *origins) {
+    std::string list = origins;
+    size_t start = 0;
+    while (start <= list.size()) {
+      const size_t comma = std::min(list.find(',', start), list.size());
+      std::string item = list.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(" \t"));
+      item.erase(item.find_last_not_of(" \t") + 1);
+      if (!item.empty()) o.origins.push_back(item);
+      start = comma + 1;
+    }
+  }
+  if (o.parallel < 1 || o.parallel > 256)
+    throw std::runtime_error("MINNOW_NUM_PARALLEL must be between 1 and 256");
+  if (o.num_ctx < 64) throw std::runtime_error("MINNOW_CONTEXT_LENGTH must be at least 64");
+}
+
 void serve(ServeArgs& a) {
   apply_env(a);
+  apply_limits_env(a);
   if (!a.host.empty()) a.opts.host = a.host;
   if (a.port > 0) a.opts.port = a.port;
   // Signals go to one thread that waits for them; every other thread has them blocked.

@@ -33,6 +33,9 @@ struct GenerateOptions {
   bool context_shift = false;
   int n_keep = 0;
   bool emit_special = false;  // render control tokens in the text
+  // Scheduler: a request still running after this many seconds (queue included) is stopped
+  // and answered with an error; 0: no limit.
+  double timeout_s = 0;
   // Not owned; must outlive the generation. Tokens it forces (Constraint::forced) are
   // appended without sampling; their events carry a SampleResult with logprob 0.
   sampling::Constraint* constraint = nullptr;

@@ -116,12 +116,27 @@ Result<GenerateResult> Scheduler::generate(std::span<const int32_t> prompt,
   wake_.notify_one();
 
   // Deliver the worker's events here, on the caller's thread.
-  bool listening = true;
+  bool listening = true, timed_out = false;
+  const bool has_deadline = options.timeout_s > 0;
+  const auto deadline =
+      req->t0 + std::chrono::duration_cast<Generation::Clock::duration>(
+                    std::chrono::duration<double>(has_deadline ? options.timeout_s : 0));
   while (true) {
     Request::Event ev;
     {
       std::unique_lock<std::mutex> lk(req->mu);
-      req->cv.wait(lk, [&] { return !req->events.empty(); });
+      auto ready = [&] { return !req->events.empty(); };
+      if (has_deadline && !timed_out) {
+        if (!req->cv.wait_until(lk, deadline, ready)) {
+          timed_out = true;  // stop listening; the worker drops it at its next step
+          listening = false;
+          lk.unlock();
+          if (!req->abandoned.exchange(true)) wake_.notify_one();
+          continue;
+        }
+      } else {
+        req->cv.wait(lk, ready);
+      }
       ev = std::move(req->events.front());
       req->events.pop_front();
     }
@@ -135,6 +150,11 @@ Result<GenerateResult> Scheduler::generate(std::span<const int32_t> prompt,
         break;
       case Request::Event::kDone:
         if (!req->error.ok()) return req->error;
+        if (timed_out) {
+          return Status::error("the request ran longer than " +
+                               std::to_string(int(options.timeout_s)) +
+                               " s (the server's request timeout) and was stopped");
+        }
         return std::move(req->result);
     }
     if (!listening && !req->abandoned.exchange(true)) wake_.notify_one();

@@ -130,6 +130,10 @@ ApiError job_error(const std::string& message, const std::string& model) {
   if (message.rfind("model '" + model + "' not found", 0) == 0) {
     return ApiError(404, "model '" + model + "' not found", "model");
   }
+  if (message.rfind(kBusyPrefix, 0) == 0) return ApiError(503, message);
+  if (message.rfind(kTooLargePrefix, 0) == 0) return ApiError(507, message);
+  if (message.find("(the server's request timeout)") != std::string::npos)
+    return ApiError(504, message);
   return ApiError(400, message);
 }
 

@@ -14,6 +14,7 @@ namespace minnow::server {
 namespace {
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
+  if (status == 503) res.set_header("Retry-After", "1");  // busy: the client may retry
   res.status = status;
   res.set_content(Json({{"error", message}}).dump(-1, ' ', false, Json::error_handler_t::replace),
                   "application/json");

@@ -26,6 +26,7 @@ constexpr const char* kVersion = "0.1.0";
 int64_t ns(double ms) { return static_cast<int64_t>(std::llround(ms * 1e6)); }
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
+  if (status == 503) res.set_header("Retry-After", "1");  // busy: the client may retry
   res.status = status;
   res.set_content(Json({{"error", message}}).dump(-1, ' ', false, Json::error_handler_t::replace),
                   "application/json");
@@ -175,6 +176,7 @@ void answer(const httplib::Request&, httplib::Response& res, ModelManager& model
   // unknown model first to answer it with a proper 404.
   if (!store::resolve_model(model).ok())
     return send_error(res, 404, "model '" + model + "' not found");
+  if (const Status busy = admit_request(); !busy.ok()) return send_error(res, 503, busy.message());
   res.set_chunked_content_provider(
       "application/x-ndjson",
       [&models, job, model, chat, final_object](size_t, httplib::DataSink& sink) {

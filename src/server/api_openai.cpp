@@ -19,6 +19,7 @@ namespace {
 
 void send_error(httplib::Response& res, int status, const std::string& message,
                 const std::string& param = {}) {
+  if (status == 503) res.set_header("Retry-After", "1");  // busy: the client may retry
   const char* type = status == 404   ? "invalid_request_error"
                      : status >= 500 ? "server_error"
                                      : "invalid_request_error";
@@ -278,6 +279,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   if (!store::resolve_model(model).ok()) {
     return send_error(res, 404, "model '" + model + "' not found", "model");
   }
+  if (const Status busy = admit_request(); !busy.ok()) return send_error(res, 503, busy.message());
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider("text/event-stream", [&models, job, shape, chat, chunk_base](
                                                             size_t, httplib::DataSink& sink) {

@@ -6,16 +6,44 @@ namespace minnow::server {
 
 namespace {
 using SteadyClock = std::chrono::steady_clock;
+
+std::atomic<int64_t> g_request_limit{0};
+std::atomic<int> g_request_timeout_s{0};
+
+// Counts a generation request from admission to its answer.
+struct InFlight {
+  InFlight() { ++in_flight(); }
+  ~InFlight() { --in_flight(); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+};
+}  // namespace
+
+std::atomic<int64_t>& in_flight() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+void set_request_limit(int64_t limit) { g_request_limit = limit; }
+int64_t request_limit() { return g_request_limit.load(); }
+void set_request_timeout_s(int seconds) { g_request_timeout_s = seconds; }
+
+Status admit_request() {
+  const int64_t limit = request_limit();
+  if (limit > 0 && in_flight().load() >= limit) {
+    return Status::error(std::string(kBusyPrefix) + std::to_string(in_flight().load()) +
+                         " requests are running or queued (MINNOW_MAX_QUEUE waiting at most)");
+  }
+  return Status();
 }
 
 Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
                           const std::function<bool(std::string_view)>& on_text,
                           const TokenFn& on_token, const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
+  MINNOW_RETURN_IF_ERROR(admit_request());
+  InFlight counted;
   Metrics& stats = metrics();
-  ++stats.queued;
   auto lease = models.acquire(job.model, job.num_ctx);
-  --stats.queued;
   if (!lease.ok()) return Status::error(lease.error());
   LoadedModel& m = **lease;
   JobResult r;
@@ -61,9 +89,9 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
     last_token = now;
     return on_token ? on_token(e, tok.piece(e.token, false), tok) : true;
   };
-  ++stats.running;
-  auto g = m.session->generate(r.prompt_tokens, job.gen, on_text, token_fn, cancel);
-  --stats.running;
+  engine::GenerateOptions gen = job.gen;
+  if (g_request_timeout_s.load() > 0) gen.timeout_s = g_request_timeout_s.load();
+  auto g = m.scheduler->generate(r.prompt_tokens, gen, on_text, token_fn, cancel);
   if (g.ok()) {
     stats.prompt_tokens += uint64_t(g->prompt_evaluated);
     stats.generated_tokens += uint64_t(g->generated_tokens);
@@ -85,20 +113,34 @@ Result<EmbedResult> run_embed(ModelManager& models, const std::string& model,
   EmbedResult r;
   r.load_ms = lease->load_ms();
   Status error;
-  for (const std::string& input : inputs) {
-    auto ids = m.model->tokenizer()->tokenize(input, true, false);
-    if (!ids.ok()) {
-      error = Status::error(ids.error());
-      break;
+  {
+    std::lock_guard<std::mutex> one_at_a_time(m.embed_mu);
+    if (!m.embed_session) {
+      model::ContextOptions opts;
+      opts.n_ctx = m.num_ctx;
+      auto s = engine::Session::create(*m.model, models.pool(), opts);
+      if (s.ok())
+        m.embed_session = std::move(*s);
+      else
+        error = Status::error(s.error());
     }
-    if (truncate && ids->size() > size_t(m.session->n_ctx())) ids->resize(m.session->n_ctx());
-    auto e = m.session->embed(*ids);
-    if (!e.ok()) {
-      error = Status::error(e.error());
-      break;
+    for (const std::string& input : inputs) {
+      if (!error.ok()) break;
+      auto ids = m.model->tokenizer()->tokenize(input, true, false);
+      if (!ids.ok()) {
+        error = Status::error(ids.error());
+        break;
+      }
+      const size_t n_ctx = size_t(m.embed_session->n_ctx());
+      if (truncate && ids->size() > n_ctx) ids->resize(n_ctx);
+      auto e = m.embed_session->embed(*ids);
+      if (!e.ok()) {
+        error = Status::error(e.error());
+        break;
+      }
+      r.prompt_tokens += int(ids->size());
+      r.embeddings.push_back(std::move(*e));
     }
-    r.prompt_tokens += int(ids->size());
-    r.embeddings.push_back(std::move(*e));
   }
   models.release(std::move(*lease), keep_alive);
   if (!error.ok()) return error;

@@ -38,6 +38,15 @@ struct JobResult {
   double total_ms = 0;
 };
 
+// Admission: at most request_limit() generation requests in flight (running + queued; 0: no
+// limit); beyond it run_job answers kBusyPrefix at once (the APIs: 503 with Retry-After).
+void set_request_limit(int64_t limit);
+int64_t request_limit();
+std::atomic<int64_t>& in_flight();
+Status admit_request();
+// A generation that runs longer than this is stopped with an error (0: no limit).
+void set_request_timeout_s(int seconds);
+
 // on_token's view of a sampled token: the engine's event and the token's text.
 using TokenFn = std::function<bool(const engine::TokenEvent&, std::string_view piece,
                                    const text::Tokenizer& tokenizer)>;

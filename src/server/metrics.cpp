@@ -37,7 +37,7 @@ void Metrics::request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-std::string Metrics::render(uint64_t kv_cache_bytes, size_t loaded_models) const {
+std::string Metrics::render(const Gauges& g) const {
   std::string out;
   char buf[256];
   out += "# HELP minnow_requests_total HTTP requests by endpoint and status.\n";
@@ -55,14 +55,20 @@ std::string Metrics::render(uint64_t kv_cache_bytes, size_t loaded_models) const
                   type, name, v);
     out += buf;
   };
-  gauge("minnow_queue_depth", "Requests waiting for their model.", double(queued.load()));
-  gauge("minnow_running_sequences", "Sequences generating now.", double(running.load()));
+  gauge("minnow_queue_depth", "Requests waiting for a place in a batch.", double(g.queued));
+  gauge("minnow_running_sequences", "Sequences generating now.", double(g.running));
   gauge("minnow_prompt_tokens_total", "Prompt tokens evaluated.", double(prompt_tokens.load()),
         "counter");
   gauge("minnow_generated_tokens_total", "Tokens generated.", double(generated_tokens.load()),
         "counter");
-  gauge("minnow_kv_cache_bytes", "KV cache memory of the loaded models.", double(kv_cache_bytes));
-  gauge("minnow_loaded_models", "Models loaded.", double(loaded_models));
+  gauge("minnow_kv_cache_bytes", "KV cache memory of the loaded models.", double(g.kv_bytes));
+  gauge("minnow_kv_cache_used_bytes", "KV cache blocks held by running sequences.",
+        double(g.kv_used_bytes));
+  gauge("minnow_kv_cache_prefix_bytes", "KV cache blocks kept for prefix reuse.",
+        double(g.kv_cached_bytes));
+  gauge("minnow_prefix_blocks_reused_total", "KV blocks of 64 positions taken from the prefix cache.",
+        double(g.prefix_blocks_reused), "counter");
+  gauge("minnow_loaded_models", "Models loaded.", double(g.loaded_models));
   out += ttft.render("minnow_time_to_first_token_seconds", "Time from request to first token.");
   out += inter_token.render("minnow_inter_token_seconds", "Time between generated tokens.");
   return out;

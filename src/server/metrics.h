@@ -29,14 +29,19 @@ class Histogram {
 class Metrics {
  public:
   void request(const std::string& endpoint, int status);
-  std::atomic<int64_t> queued{0};   // requests waiting for their model
-  std::atomic<int64_t> running{0};  // sequences generating
   std::atomic<uint64_t> prompt_tokens{0};
   std::atomic<uint64_t> generated_tokens{0};
   Histogram ttft;
   Histogram inter_token;
-  // Rendered with the current KV cache bytes and loaded-model count from the caller.
-  std::string render(uint64_t kv_cache_bytes, size_t loaded_models) const;
+  // What the loaded models' schedulers say now, gathered by the caller.
+  struct Gauges {
+    int64_t queued = 0;   // requests admitted, waiting for a place in a batch
+    int64_t running = 0;  // sequences in a batch
+    uint64_t kv_bytes = 0, kv_used_bytes = 0, kv_cached_bytes = 0;
+    uint64_t prefix_blocks_reused = 0;
+    size_t loaded_models = 0;
+  };
+  std::string render(const Gauges& g) const;
 
  private:
   mutable std::mutex mu_;

@@ -1,11 +1,17 @@
 // The models a server has loaded. A request names a model; acquire() loads it on first use
-// (Model::load + a Session) and hands out exclusive use of it until the Lease is dropped, so
-// requests to one model run one after another over the same Session (whose KV cache then
-// serves as a prefix cache between requests). Models stay loaded for their keep_alive
+// (Model::load + a Scheduler) and returns a Lease that keeps it loaded while the request runs.
+// Requests to one model run at once, batched by its Scheduler (continuous batching; its block
+// cache serves prefixes shared between requests). Models stay loaded for their keep_alive
 // (Ollama's default: 5 minutes) after their last use; 0 unloads at once, negative never.
+//
+// Memory: a model costs its file plus a KV pool of parallel × num_ctx positions. With a budget
+// (MINNOW_MAX_MEMORY) a model that needs more than the whole budget is refused before anything
+// is read; otherwise idle models are unloaded, least recently used first, until it fits, and
+// when the models in use leave no room the request is refused as busy (503, retry later).
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/scheduler.h"
 #include "engine/session.h"
 #include "model/model.h"
 #include "text/chat_template.h"
@@ -23,40 +30,61 @@ namespace minnow::server {
 
 using Clock = std::chrono::steady_clock;
 
+// Messages of errors the APIs map to their own status codes (job_error).
+inline constexpr const char* kBusyPrefix = "server busy: ";        // 503 + Retry-After
+inline constexpr const char* kTooLargePrefix = "out of memory: ";  // 507
+
+struct ManagerOptions {
+  int threads = 1;               // compute threads, shared by all models
+  int parallel = 4;              // sequences batched at once per model
+  int default_num_ctx = 4096;    // per sequence, when a request does not say
+  uint64_t max_memory_bytes = 0;  // 0: no budget
+};
+
 struct LoadedModel {
   std::string name;  // as requested ("smollm2:135m" or a path)
   std::string path;
   std::unique_ptr<model::Model> model;
-  std::unique_ptr<engine::Session> session;
+  std::unique_ptr<engine::Scheduler> scheduler;
   std::optional<text::ChatTemplate> chat_template;
   int num_ctx = 0;
+  uint64_t bytes = 0;  // file + KV pool
   double load_ms = 0;
   std::chrono::system_clock::time_point expires_wall;
   Clock::time_point expires;
+  Clock::time_point last_used;
   bool forever = false;
-  std::mutex use;  // held by the request using it
+  int active = 0;  // leases held (under the manager's lock)
+  // Embeddings run in a context of their own, one at a time.
+  std::mutex embed_mu;
+  std::unique_ptr<engine::Session> embed_session;
 };
 
 class ModelManager {
  public:
-  explicit ModelManager(int threads);
+  explicit ModelManager(const ManagerOptions& options);
+  ~ModelManager();
 
   class Lease {
    public:
-    Lease(LoadedModel* m, std::unique_lock<std::mutex> lock, double load_ms)
-        : m_(m), lock_(std::move(lock)), load_ms_(load_ms) {}
+    Lease(ModelManager* mm, LoadedModel* m, double load_ms) : mm_(mm), m_(m), load_ms_(load_ms) {}
+    Lease(Lease&& o) noexcept : mm_(o.mm_), m_(o.m_), load_ms_(o.load_ms_) { o.m_ = nullptr; }
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
     LoadedModel& operator*() const { return *m_; }
     LoadedModel* operator->() const { return m_; }
     double load_ms() const { return load_ms_; }  // spent loading for this request (0 if warm)
 
    private:
+    friend class ModelManager;
+    ModelManager* mm_;
     LoadedModel* m_;
-    std::unique_lock<std::mutex> lock_;
     double load_ms_;
   };
 
-  // Loads `name` if needed (num_ctx 0: the model's default) and waits for exclusive use. An
-  // unknown model is an error whose message starts with "model '<name>' not found".
+  // Loads `name` if needed (num_ctx 0: the model's current or the default) and keeps it loaded
+  // until the lease is dropped. Errors: "model '<name>' not found..." for unknown models,
+  // kTooLargePrefix / kBusyPrefix for memory.
   Result<Lease> acquire(const std::string& name, int num_ctx);
   // After a request: the model stays loaded for keep_alive (nullopt: the default 5 minutes;
   // zero: unload now; negative: forever).
@@ -69,17 +97,27 @@ class ModelManager {
     std::chrono::system_clock::time_point expires_at;
     bool forever = false;
     int num_ctx = 0;
-    uint64_t kv_bytes = 0;  // KV cache allocated for its session
+    uint64_t kv_bytes = 0;  // KV pool allocated for its scheduler
+    engine::Scheduler::Stats stats;
   };
   std::vector<Info> loaded();
   ThreadPool& pool() { return pool_; }
+  const ManagerOptions& options() const { return options_; }
 
  private:
   void unload_expired_locked();
+  // Unloads idle models, least recently used first, until `need` more bytes fit the budget.
+  bool make_room_locked(uint64_t need);
+  uint64_t used_bytes_locked() const;
 
+  ManagerOptions options_;
   ThreadPool pool_;
-  std::mutex mu_;  // guards models_ (not the models' use)
+  std::mutex mu_;
+  std::condition_variable idle_;  // a lease was dropped
   std::map<std::string, std::unique_ptr<LoadedModel>> models_;
 };
+
+// Bytes a model file and its KV pool will take: what the memory budget counts.
+Result<uint64_t> model_bytes(const std::string& path, int num_ctx, int parallel);
 
 }  // namespace minnow::server
