@@ -1,3 +1,7 @@
-# store/, model/model_info and the `minnow inspect` output (owned by the CLI/setup area).
+# store/ (model store, Modelfiles, names, pull), model/model_info and the `minnow inspect`
+# output.
 minnow_test(cli_store_test SOURCES cli_store_test.cpp LIBS minnow_store)
 minnow_test(cli_inspect_test SOURCES cli_inspect_test.cpp LIBS minnow_cli)
+minnow_test(store_names_test SOURCES store_names_test.cpp LIBS minnow_store)
+minnow_test(store_modelfile_test SOURCES store_modelfile_test.cpp LIBS minnow_store)
+minnow_test(store_store_test SOURCES store_store_test.cpp LIBS minnow_store minnow_gguf)

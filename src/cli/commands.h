@@ -14,5 +14,6 @@ void register_logits(CLI::App& app);
 void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_store(CLI::App& app);  // create, list, show, cp, rm, pull, ps
 
 }  // namespace minnow::cli

@@ -162,7 +162,7 @@ Result<std::string> check_parameter(std::string_view name, std::string_view raw)
   }
   std::string_view value = trim(raw);
   if (spec->type == ParamType::kStringList) {
-    if (value.empty()) return Status::error("parameter 'stop': empty stop string");
+    if (raw.empty()) return Status::error("parameter 'stop': empty stop string");
     return std::string(raw);  // stop strings keep their spaces
   }
   const std::string v(value);

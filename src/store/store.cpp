@@ -107,6 +107,16 @@ Result<Parameters> params_from_json(const Json& j, const std::string& where) {
   return out;
 }
 
+// The config blob, as Ollama writes it (its `show` reads model_family from here).
+std::string config_bytes(std::string_view arch) {
+  return Json{{"model_format", "gguf"},
+              {"model_family", arch},
+              {"model_families", Json::array({arch})},
+              {"os", "linux"},
+              {"architecture", "amd64"}}
+      .dump();
+}
+
 Json layer_json(const Layer& l) {
   return Json{{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.size}};
 }
@@ -511,12 +521,7 @@ Result<int> Store::collect_garbage_locked() {
 Result<Layer> Store::make_config(const std::string& gguf_path) {
   auto arch = validate_gguf(gguf_path);
   if (!arch.ok()) return Status::error(gguf_path + ": " + arch.error());
-  Json cfg{{"model_format", "gguf"},
-           {"model_family", *arch},
-           {"model_families", Json::array({*arch})},
-           {"os", "linux"},
-           {"architecture", "amd64"}};
-  return put_blob(cfg.dump(), kMediaConfig);
+  return put_blob(config_bytes(*arch), kMediaConfig);
 }
 
 Result<StoredModel> Store::register_model(const ModelName& name, const Layer& model_layer) {
@@ -614,6 +619,52 @@ Result<StoredModel> Store::create(const ModelName& name, const Modelfile& mf,
   MINNOW_RETURN_IF_ERROR(put_manifest(name, m));
   say("success");
   return get(name);
+}
+
+Status import_known_models(Store& store) {
+  const std::string marker = store.root() + "/.imported-known";
+  auto already = [&]() {
+    std::set<std::string> names;
+    std::ifstream in(marker);
+    for (std::string line; std::getline(in, line);) names.insert(line);
+    return names;
+  };
+  auto cache = model_cache_dir();
+  if (!cache.ok()) return cache.status();
+  std::vector<const KnownModel*> todo;
+  std::error_code ec;
+  {
+    const auto done = already();
+    for (const KnownModel& k : known_models()) {
+      const std::string file = *cache + "/" + std::string(k.file);
+      if (!done.contains(std::string(k.name)) && fs::file_size(file, ec) == k.bytes && !ec)
+        todo.push_back(&k);
+    }
+  }
+  if (todo.empty()) return Status();
+  auto lk = store.lock();
+  if (!lk.ok()) return lk.status();
+  auto done = already();  // again, under the lock: another process may have done it
+  std::string text;
+  for (const auto& n : done) text += n + "\n";
+  for (const KnownModel* k : todo) {
+    if (done.contains(std::string(k->name))) continue;
+    auto name = parse_model_name(k->name);
+    if (!name.ok()) return name.status();
+    if (!store.exists(*name)) {
+      auto layer = store.import_file(*cache + "/" + std::string(k->file), kMediaModel,
+                                     /*link=*/true, std::string(k->sha256));
+      if (!layer.ok()) return layer.status();
+      Manifest m;
+      auto cfg = store.put_blob(config_bytes(k->architecture), kMediaConfig);
+      if (!cfg.ok()) return cfg.status();
+      m.config = *cfg;
+      m.layers.push_back(*layer);
+      MINNOW_RETURN_IF_ERROR(store.put_manifest(*name, m));
+    }
+    text += std::string(k->name) + "\n";
+  }
+  return write_file_atomic(marker, text);
 }
 
 }  // namespace minnow::store

@@ -131,6 +131,12 @@ class Store {
   std::string root_;
 };
 
+// Registers the known models of the cache (scripts/models.tsv: smollm2:135m, gemma3:270m) that
+// setup fetched, hard-linking their files into blobs/ (a copy across file systems). Each name is
+// imported once: <root>/.imported-known remembers it, so `minnow rm smollm2:135m` sticks.
+// Cheap when there is nothing to do; called by `minnow list`, `minnow pull` and GET /api/tags.
+Status import_known_models(Store& store);
+
 // Writes `bytes` to `path` through a temporary file in the same folder: fsync, rename, fsync
 // of the folder. On any error the temporary file is removed and `path` is untouched.
 Status write_file_atomic(const std::string& path, std::string_view bytes);
