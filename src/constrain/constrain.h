@@ -169,8 +169,9 @@ class GrammarConstraint : public sampling::Constraint {
   bool finished() const;
   // Tokens forced next: when the grammar allows exactly one byte string ahead (and is not
   // complete), the greedy longest-match tokens that spell it, each token wholly inside the
-  // forced bytes. Does not advance; the engine evaluates them and calls accept() for each.
-  void forced(std::vector<int32_t>& out);
+  // forced bytes, appended to `out`. Does not advance; the engine evaluates them and calls
+  // accept() for each.
+  void forced(std::vector<int32_t>& out) override;
   // OK unless the state outgrew kMaxStacks (or a token not allowed was accepted); the
   // constraint then allows no token and this says why.
   const Status& status() const { return status_; }

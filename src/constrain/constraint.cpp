@@ -124,7 +124,6 @@ void GrammarConstraint::mask(std::span<float> logits) {
 }
 
 void GrammarConstraint::forced(std::vector<int32_t>& out) {
-  out.clear();
   if (!status_.ok()) return;
   Matcher& m = *matcher_;
   // The one byte string the grammar allows ahead (bounded: a token is at most that long).

@@ -23,7 +23,7 @@ Matcher::Matcher(const Grammar& g) : g_(g) {
   out_.clear();
   visited_.clear();
   for (uint32_t alt : g_.rules()[g_.root()].alternatives) expand(alt, 0);
-  start_ = intern(out_, 0, 0);
+  start_ = intern(out_, 0, 0, 0);
 }
 
 uint32_t Matcher::node(uint32_t pos, uint32_t parent) {
@@ -62,7 +62,8 @@ void Matcher::expand(uint32_t pos, uint32_t parent) {
   }
 }
 
-uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining) {
+uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining,
+                         uint8_t seq_len) {
   std::sort(stacks.begin(), stacks.end());
   stacks.erase(std::unique(stacks.begin(), stacks.end()), stacks.end());
   if (stacks.empty()) return kDead;
@@ -74,10 +75,11 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
     }
     return kDead;
   }
-  key_.resize(stacks.size() * 4 + 5);
+  key_.resize(stacks.size() * 4 + 6);
   std::memcpy(key_.data(), stacks.data(), stacks.size() * 4);
   std::memcpy(key_.data() + stacks.size() * 4, &partial_cp, 4);
-  key_.back() = char(remaining);
+  key_[key_.size() - 2] = char(remaining);
+  key_.back() = char(seq_len);
   auto [it, inserted] = state_ids_.try_emplace(key_, uint32_t(states_.size()));
   if (!inserted) return it->second;
   State st;
@@ -85,6 +87,7 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
   st.stacks_size = uint32_t(stacks.size());
   st.partial_cp = partial_cp;
   st.remaining = remaining;
+  st.seq_len = seq_len;
   st.accepting = remaining == 0 && stacks.front() == 0;
   st.finished = st.accepting && stacks.size() == 1;
   stack_pool_.insert(stack_pool_.end(), stacks.begin(), stacks.end());
@@ -96,6 +99,7 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
 uint32_t Matcher::advance(uint32_t s, uint32_t cp) {
   out_.clear();
   visited_.clear();
+  if (cp >= 0xD800 && cp <= 0xDFFF) return kDead;  // surrogates are not characters
   const State& st = states_[s];
   for (uint32_t i = 0; i < st.stacks_size; ++i) {
     const uint32_t id = stack_pool_[states_[s].stacks_begin + i];
@@ -104,23 +108,33 @@ uint32_t Matcher::advance(uint32_t s, uint32_t cp) {
     const auto& cls = g_.classes()[g_.elements()[n.pos].arg];
     if (cls.contains(cp)) expand(n.pos + 1, n.parent);
   }
-  return intern(out_, 0, 0);
+  return intern(out_, 0, 0, 0);
 }
 
 // `s`'s stacks that can still match a code point starting with the bytes read (its value lies
-// in [cp_bits << 6r, (cp_bits << 6r) | (2^6r - 1)] with r continuation bytes to come).
-uint32_t Matcher::with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining) {
-  const uint32_t lo = cp_bits << (6 * remaining);
-  const uint32_t hi = lo | ((1u << (6 * remaining)) - 1);
+// in [cp_bits << 6r, (cp_bits << 6r) | (2^6r - 1)] with r continuation bytes to come), cut to
+// what a sequence of that length may encode: no overlong forms, surrogates or values past
+// U+10FFFF, so that a state never waits for a byte that cannot come.
+uint32_t Matcher::with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining, uint8_t seq_len) {
+  static constexpr uint32_t kMinOfLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+  const uint32_t raw_lo = cp_bits << (6 * remaining);
+  const uint32_t lo = std::max(raw_lo, kMinOfLength[seq_len]);
+  const uint32_t hi = std::min(raw_lo | ((1u << (6 * remaining)) - 1), 0x10FFFFu);
   out_.clear();
+  if (lo > hi) return kDead;
+  auto viable = [&](const Grammar::CharClass& cls) {
+    if (hi < 0xD800 || lo > 0xDFFF) return cls.intersects(lo, hi);
+    return (lo < 0xD800 && cls.intersects(lo, 0xD7FF)) ||
+           (hi > 0xDFFF && cls.intersects(0xE000, hi));
+  };
   const State& st = states_[s];
   for (uint32_t i = 0; i < st.stacks_size; ++i) {
     const uint32_t id = stack_pool_[st.stacks_begin + i];
     if (id == 0) continue;
     const auto& cls = g_.classes()[g_.elements()[nodes_[id].pos].arg];
-    if (cls.intersects(lo, hi)) out_.push_back(id);
+    if (viable(cls)) out_.push_back(id);
   }
-  return intern(out_, cp_bits, remaining);
+  return intern(out_, cp_bits, remaining, seq_len);
 }
 
 uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
@@ -130,16 +144,16 @@ uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
     if (rem > 0) {
       if ((b & 0xC0) == 0x80) {
         const uint32_t cp = (states_[s].partial_cp << 6) | (b & 0x3F);
-        r = rem == 1 ? advance(s, cp) : with_partial(s, cp, uint8_t(rem - 1));
+        r = rem == 1 ? advance(s, cp) : with_partial(s, cp, uint8_t(rem - 1), states_[s].seq_len);
       }
     } else if (b < 0x80) {
       r = advance(s, b);
     } else if (b >= 0xC2 && b < 0xE0) {
-      r = with_partial(s, b & 0x1F, 1);
+      r = with_partial(s, b & 0x1F, 1, 2);
     } else if (b >= 0xE0 && b < 0xF0) {
-      r = with_partial(s, b & 0x0F, 2);
+      r = with_partial(s, b & 0x0F, 2, 3);
     } else if (b >= 0xF0 && b < 0xF5) {
-      r = with_partial(s, b & 0x07, 3);
+      r = with_partial(s, b & 0x07, 3, 4);
     }
     // Anything else (a stray continuation byte, C0/C1, F5..FF) is never valid UTF-8.
   }
@@ -160,6 +174,7 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
                                    states_[keep].stacks_size);
   const uint32_t partial = states_[keep].partial_cp;
   const uint8_t rem = states_[keep].remaining;
+  const uint8_t len = states_[keep].seq_len;
   nodes_.clear();
   nodes_.push_back({0, 0});
   node_ids_.clear();
@@ -178,8 +193,8 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
   out_.clear();
   visited_.clear();
   for (uint32_t alt : g_.rules()[g_.root()].alternatives) expand(alt, 0);
-  start_ = intern(out_, 0, 0);
-  return intern(stacks, partial, rem);
+  start_ = intern(out_, 0, 0, 0);
+  return intern(stacks, partial, rem, len);
 }
 
 }  // namespace minnow::constrain

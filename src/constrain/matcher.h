@@ -52,6 +52,7 @@ class Matcher {
     uint32_t stacks_size = 0;
     uint32_t partial_cp = 0;  // bits of the code point read so far
     uint8_t remaining = 0;    // continuation bytes still to come (0: none pending)
+    uint8_t seq_len = 0;      // length of the UTF-8 sequence being read (0: none pending)
     bool accepting = false;
     bool finished = false;
     std::unique_ptr<int32_t[]> next;  // (256) cached transitions, -1 = not computed
@@ -61,8 +62,9 @@ class Matcher {
   uint32_t node(uint32_t pos, uint32_t parent);
   void expand(uint32_t pos, uint32_t parent);
   uint32_t advance(uint32_t s, uint32_t cp);
-  uint32_t with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining);
-  uint32_t intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining);
+  uint32_t with_partial(uint32_t s, uint32_t cp_bits, uint8_t remaining, uint8_t seq_len);
+  uint32_t intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uint8_t remaining,
+                  uint8_t seq_len);
 
   const Grammar& g_;
   std::vector<Node> nodes_;  // [0] is the empty stack
