@@ -198,7 +198,10 @@ std::string gbnf_class(const Ranges& set) {
   std::string out = negate ? "[^" : "[";
   for (const auto& [a, b] : negate ? complement(r) : r) {
     out += class_char(a);
-    if (b != a) out += (b == a + 1 ? "" : "-") + class_char(b);
+    if (b != a) {
+      if (b != a + 1) out += '-';
+      out += class_char(b);
+    }
   }
   return out + "]";
 }
@@ -1006,7 +1009,8 @@ class Compiler {
     for (const auto& [part, part_ptr] : parts) {
       if (!part.contains("additionalProperties") || part["additionalProperties"] == true) continue;
       Json declared = part.value("properties", Json::object());
-      for (const auto& [name, sub] : m.value("properties", Json::object()).items()) {
+      const Json all_props = m.value("properties", Json::object());
+      for (const auto& [name, sub] : all_props.items()) {
         if (!declared.contains(name)) {
           return err(part_ptr, "property '" + name + "' of another schema of the allOf is " +
                                    "excluded by this one's 'additionalProperties'");
@@ -1423,8 +1427,12 @@ class Compiler {
     };
     std::vector<Prop> list;
     for (const auto& [name, sub] : props.items()) {
-      list.push_back({name, &sub, ptr + "/properties/" + pointer_token(name),
-                      required.count(name) > 0});
+      std::string sub_ptr = ptr + "/properties/" + pointer_token(name);
+      if (sub.is_boolean() && !sub.get<bool>()) {  // a property that must not appear
+        if (required.count(name)) return err(sub_ptr, "a required property whose schema is false");
+        continue;
+      }
+      list.push_back({name, &sub, sub_ptr, required.count(name) > 0});
     }
     for (const auto& r : required) {
       if (props.contains(r)) continue;
@@ -1448,9 +1456,10 @@ class Compiler {
         value = v;
       }
       std::string key = builtin("json-string");
-      if (!list.empty()) {
-        std::vector<std::string> names;
-        for (const auto& p : list) names.push_back(p.name);
+      std::vector<std::string> names;  // declared (false ones too) and required
+      for (const auto& [name, sub] : props.items()) names.push_back(name);
+      for (const auto& p : list) names.push_back(p.name);
+      if (!names.empty()) {
         SCHEMA_ASSIGN(k, other_key(names, ptr));
         key = k;
       }
