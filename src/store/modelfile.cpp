@@ -129,8 +129,10 @@ std::pair<std::string_view, std::string_view> split_word(std::string_view s) {
   return {s.substr(0, sp), trim(s.substr(sp))};
 }
 
-// Quotes a value so that Reader::value reads it back unchanged.
+// Quotes a value so that Reader::value reads it back unchanged: bare when it is one line
+// without quotes or surrounding spaces, else """...""", else "..." with escapes.
 std::string quote(const std::string& v) {
+  if (!v.empty() && v.find_first_of("\n\r\"") == std::string::npos && trim(v) == v) return v;
   if (v.find("\"\"\"") == std::string::npos && !v.ends_with("\"") && !v.ends_with("\\"))
     return "\"\"\"" + v + "\"\"\"";
   std::string out = "\"";
