@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -16,6 +17,8 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "constrain/constrain.h"
+#include "constrain/json_schema.h"
 #include "engine/chat.h"
 #include "engine/session.h"
 
@@ -33,6 +36,13 @@ struct RunArgs {
   std::string kv_type = "f16";
   engine::GenerateOptions gen;
   int64_t seed = -1;
+  // Structured output (at most one): --format json|@schema.json, --grammar, --regex, --choice.
+  std::string format;
+  std::string grammar_file;
+  std::string regex;
+  std::vector<std::string> choices;
+  std::shared_ptr<const constrain::Grammar> grammar;  // built from the above once per run
+  std::shared_ptr<const constrain::Vocab> vocab;
 };
 
 std::atomic<bool> g_cancel{false};
@@ -83,11 +93,66 @@ std::vector<int32_t> prompt_tokens(const model::Model& m, const RunArgs& a,
   return *ids;
 }
 
+std::string read_text_file(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(flag) + " " + path + ": cannot open the file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The grammar of the structured-output flags (GBNF text, then parsed), or nullptr without one.
+std::shared_ptr<const constrain::Grammar> output_grammar(const RunArgs& a) {
+  const int n_flags = !a.format.empty() + !a.grammar_file.empty() + !a.regex.empty() +
+                      !a.choices.empty();
+  if (n_flags == 0) return nullptr;
+  if (n_flags > 1) {
+    throw std::runtime_error("--format, --grammar, --regex and --choice are exclusive: give one");
+  }
+  std::string gbnf, what;
+  if (a.format == "json") {
+    gbnf = constrain::json_gbnf(/*object_only=*/true);  // Ollama's format "json": an object
+    what = "--format json";
+  } else if (!a.format.empty()) {
+    if (a.format[0] != '@') {
+      throw std::runtime_error("--format must be json or @FILE (a JSON Schema), not '" +
+                               a.format + "'");
+    }
+    what = "--format " + a.format;
+    auto g = constrain::json_schema_to_gbnf(read_text_file(a.format.substr(1), "--format"));
+    if (!g) throw std::runtime_error(what + ": " + g.error());
+    gbnf = *g;
+  } else if (!a.grammar_file.empty()) {
+    gbnf = read_text_file(a.grammar_file, "--grammar");
+    what = "--grammar " + a.grammar_file;
+  } else if (!a.regex.empty()) {
+    auto g = constrain::regex_to_gbnf(a.regex);
+    if (!g) throw std::runtime_error("--regex: " + g.error());
+    gbnf = *g;
+    what = "--regex";
+  } else {
+    gbnf = constrain::choice_to_gbnf(a.choices);
+    what = "--choice";
+  }
+  auto g = constrain::Grammar::parse(gbnf);
+  if (!g) throw std::runtime_error(what + ": " + g.error());
+  return *g;
+}
+
 // Generates one answer, streamed to stdout; returns its text.
 std::string answer(engine::Session& session, const RunArgs& a, const std::vector<int32_t>& ids) {
   std::string out;
+  // A constraint is per answer: it starts from the grammar's start each time.
+  std::unique_ptr<constrain::GrammarConstraint> constraint;
+  engine::GenerateOptions gen = a.gen;
+  if (a.grammar) {
+    auto c = constrain::GrammarConstraint::create(a.grammar, a.vocab);
+    if (!c) throw std::runtime_error(c.error());
+    constraint = std::move(*c);
+    gen.constraint = constraint.get();
+  }
   auto r = session.generate(
-      ids, a.gen,
+      ids, gen,
       [&](std::string_view piece) {
         std::fwrite(piece.data(), 1, piece.size(), stdout);
         std::fflush(stdout);
@@ -96,7 +161,18 @@ std::string answer(engine::Session& session, const RunArgs& a, const std::vector
       },
       {}, &g_cancel);
   if (!r) throw std::runtime_error(r.error());
-  if (a.verbose) print_stats(session.model(), *r);
+  if (constraint && !constraint->status().ok()) {
+    throw std::runtime_error(constraint->status().message());
+  }
+  if (a.verbose) {
+    print_stats(session.model(), *r);
+    if (constraint) {
+      const auto n = constraint->n_masks();
+      std::fprintf(stderr, "constraint: %lld masks over %d tokens, %.3f ms each (%zu states)\n",
+                   static_cast<long long>(n), r->generated_tokens,
+                   n > 0 ? constraint->mask_ms_total() / double(n) : 0.0, constraint->n_states());
+    }
+  }
   return out;
 }
 
@@ -235,6 +311,8 @@ void run(RunArgs& a) {
     throw std::runtime_error("--kv-type must be f16 or q8_0");
   auto session = engine::Session::create(*m, pool, copts);
   if (!session) throw std::runtime_error(session.error());
+  a.grammar = output_grammar(a);
+  if (a.grammar) a.vocab = constrain::Vocab::from_tokenizer(*m->tokenizer());
 
   std::optional<text::ChatTemplate> tmpl;
   if (!a.raw) {
@@ -303,6 +381,12 @@ void register_run(CLI::App& app) {
   cmd->add_option("--keep", a->gen.n_keep, "Tokens kept at the start on a context shift")
       ->capture_default_str();
   cmd->add_flag("--verbose", a->verbose, "Print load time, prompt and generation speed to stderr");
+  cmd->add_option("--format", a->format,
+                  "Constrain the output: json (a JSON object) or @FILE (a JSON Schema)");
+  cmd->add_option("--grammar", a->grammar_file, "Constrain the output to a GBNF grammar file");
+  cmd->add_option("--regex", a->regex, "Constrain the output to match a regular expression");
+  cmd->add_option("--choice", a->choices, "Constrain the output to one of these strings (a,b,c)")
+      ->delimiter(',');
   cmd->callback([a] { run(*a); });
 }
 
