@@ -1,5 +1,7 @@
 #include "server/api_common.h"
 
+#include "constrain/json_schema.h"
+
 #include <ctime>
 
 namespace minnow::server {
@@ -124,6 +126,81 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string schema_gbnf(const Json& schema, const std::string& param) {
+  if (!schema.is_object() && !schema.is_boolean())
+    throw ApiError(400, "'" + param + "' must be a JSON schema object", param);
+  auto g = constrain::json_schema_to_gbnf(schema.dump());
+  if (!g.ok()) throw ApiError(400, "'" + param + "': " + g.error(), param);
+  return *g;
+}
+
+std::shared_ptr<const constrain::Grammar> constraint_from(const Json& body) {
+  std::string gbnf, from;
+  auto set = [&](std::string g, const char* field) {
+    if (!from.empty()) {
+      throw ApiError(400, std::string("'") + field + "' and '" + from +
+                              "' both constrain the output: give one", field);
+    }
+    gbnf = std::move(g);
+    from = field;
+  };
+  auto present = [&](const char* field) {
+    auto it = body.find(field);
+    return it != body.end() && !it->is_null() && !(it->is_string() && it->get<std::string>().empty());
+  };
+  if (present("format")) {  // Ollama
+    const Json& f = body["format"];
+    if (f.is_string()) {
+      if (f.get<std::string>() != "json")
+        throw ApiError(400, "'format' must be \"json\" or a JSON schema", "format");
+      set(constrain::json_gbnf(/*object_only=*/true), "format");
+    } else {
+      set(schema_gbnf(f, "format"), "format");
+    }
+  }
+  if (present("response_format")) {  // OpenAI
+    const Json& rf = body["response_format"];
+    const std::string type = rf.is_object() ? rf.value("type", "") : "";
+    if (type == "json_object") {
+      set(constrain::json_gbnf(true), "response_format");
+    } else if (type == "json_schema") {
+      auto js = rf.find("json_schema");
+      if (js == rf.end() || !js->is_object() || !js->contains("schema"))
+        throw ApiError(400, "'response_format.json_schema.schema' is required", "response_format");
+      set(schema_gbnf((*js)["schema"], "response_format.json_schema.schema"), "response_format");
+    } else if (type != "text") {
+      throw ApiError(400, "'response_format.type' must be text, json_object or json_schema",
+                     "response_format");
+    }
+  }
+  if (present("grammar")) {
+    auto g = get_string(body, "grammar");
+    set(*g, "grammar");
+  }
+  if (present("regex")) {
+    auto r = constrain::regex_to_gbnf(*get_string(body, "regex"));
+    if (!r.ok()) throw ApiError(400, "'regex': " + r.error(), "regex");
+    set(*r, "regex");
+  }
+  if (present("choice")) {
+    const Json& c = body["choice"];
+    std::vector<std::string> choices;
+    if (c.is_array()) {
+      for (const Json& x : c) {
+        if (!x.is_string() || x.get<std::string>().empty())
+          throw ApiError(400, "'choice' must be a list of non-empty strings", "choice");
+        choices.push_back(x.get<std::string>());
+      }
+    }
+    if (choices.empty()) throw ApiError(400, "'choice' must be a list of non-empty strings", "choice");
+    set(constrain::choice_to_gbnf(choices), "choice");
+  }
+  if (from.empty()) return nullptr;
+  auto grammar = constrain::Grammar::parse(gbnf);
+  if (!grammar.ok()) throw ApiError(400, "'" + from + "': " + grammar.error(), from);
+  return *grammar;
 }
 
 ApiError job_error(const std::string& message, const std::string& model) {

@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "constrain/constrain.h"
 #include "sampling/sampler.h"
 #include "server/job.h"
 
@@ -42,6 +43,15 @@ std::optional<std::chrono::seconds> parse_keep_alive(const Json& j);
 // "2026-11-21T12:00:00.123456789Z"
 std::string rfc3339_now();
 int64_t unix_now();
+
+// Structured output from a request body: Ollama's "format" ("json" or a JSON schema) or
+// OpenAI's "response_format" (json_object, json_schema), or minnow's extensions on both APIs:
+// "grammar" (GBNF text), "regex" (the whole output matches it), "choice" (one of a list of
+// strings). Returns nullptr when the request has none; a schema feature or grammar error that
+// cannot be honoured is an ApiError 400 naming it (never silently ignored).
+std::shared_ptr<const constrain::Grammar> constraint_from(const Json& body);
+// The GBNF of a JSON schema, with the ApiError 400 of constraint_from.
+std::string schema_gbnf(const Json& schema, const std::string& param);
 
 // Maps run_job's error: unknown model -> 404, anything else -> 400.
 ApiError job_error(const std::string& message, const std::string& model);

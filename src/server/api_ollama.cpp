@@ -63,9 +63,6 @@ void apply_options(const Json& body, GenerationJob& job) {
 }
 
 void refuse_unsupported(const Json& body) {
-  if (body.contains("format") && !body["format"].is_null() && body["format"] != "") {
-    throw ApiError(400, "'format' (structured output) is not supported yet by this server");
-  }
   // Clients send empty lists for what they do not use (the ollama package sends "tools": []).
   auto given = [&](const char* field) {
     auto it = body.find(field);
@@ -227,6 +224,7 @@ std::shared_ptr<GenerationJob> common_job(const Json& body) {
   job->model = *model;
   job->keep_alive = parse_keep_alive(body);
   apply_options(body, *job);
+  job->grammar = constraint_from(body);
   return job;
 }
 

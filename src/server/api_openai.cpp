@@ -50,13 +50,6 @@ struct Shape {
 
 // Fields common to both endpoints onto the job.
 void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
-  if (body.contains("response_format") && !body["response_format"].is_null()) {
-    const Json& rf = body["response_format"];
-    if (!(rf.is_object() && rf.value("type", "") == "text")) {
-      throw ApiError(400, "'response_format' (structured output) is not supported yet",
-                     "response_format");
-    }
-  }
   if (body.contains("tools") && !body["tools"].is_null() &&
       !(body["tools"].is_array() && body["tools"].empty())) {
     throw ApiError(400, "'tools' is not supported yet", "tools");
@@ -94,6 +87,7 @@ void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
     }
   }
   job.gen.stop = get_stop(body, "stop");
+  job.grammar = constraint_from(body);
   if (auto v = get_int(body, "n")) {
     if (*v < 1 || *v > 8) throw ApiError(400, "'n' must be between 1 and 8", "n");
     shape.n = int(*v);

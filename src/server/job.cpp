@@ -90,6 +90,16 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
     return on_token ? on_token(e, tok.piece(e.token, false), tok) : true;
   };
   engine::GenerateOptions gen = job.gen;
+  std::unique_ptr<constrain::GrammarConstraint> constraint;
+  if (job.grammar) {
+    auto c = constrain::GrammarConstraint::create(job.grammar, m.constraint_vocab());
+    if (!c.ok()) {
+      models.release(std::move(*lease), job.keep_alive);
+      return Status::error(c.error());
+    }
+    constraint = std::move(*c);
+    gen.constraint = constraint.get();
+  }
   if (g_request_timeout_s.load() > 0) gen.timeout_s = g_request_timeout_s.load();
   auto g = m.scheduler->generate(r.prompt_tokens, gen, on_text, token_fn, cancel);
   if (g.ok()) {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "constrain/constrain.h"
 #include "engine/chat.h"
 #include "engine/session.h"
 #include "server/models.h"
@@ -27,6 +28,8 @@ struct GenerationJob {
   bool raw = false;                           // completion: no template
   std::vector<int32_t> context;               // Ollama generate: tokens of an earlier exchange
   engine::GenerateOptions gen;
+  // Structured output (format / response_format / grammar / regex / choice / tools).
+  std::shared_ptr<const constrain::Grammar> grammar;
   int num_ctx = 0;
   std::optional<std::chrono::seconds> keep_alive;
 };

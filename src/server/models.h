@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "constrain/constrain.h"
 #include "engine/scheduler.h"
 #include "engine/session.h"
 #include "model/model.h"
@@ -55,6 +56,13 @@ struct LoadedModel {
   Clock::time_point last_used;
   bool forever = false;
   int active = 0;  // leases held (under the manager's lock)
+  // The vocabulary as bytes for constrained decoding, built on first use.
+  std::shared_ptr<const constrain::Vocab> constraint_vocab() {
+    std::call_once(vocab_once, [&] { vocab = constrain::Vocab::from_tokenizer(*model->tokenizer()); });
+    return vocab;
+  }
+  std::once_flag vocab_once;
+  std::shared_ptr<const constrain::Vocab> vocab;
   // Embeddings run in a context of their own, one at a time.
   std::mutex embed_mu;
   std::unique_ptr<engine::Session> embed_session;
