@@ -15,6 +15,7 @@
 #include "gguf/gguf.h"
 #include "model/model_info.h"
 #include "server/api_common.h"
+#include "server/tools.h"
 #include "server/http.h"
 #include "store/registry.h"
 #include "store/store.h"
@@ -69,9 +70,6 @@ void refuse_unsupported(const Json& body) {
     return it != body.end() && !it->is_null() && !(it->is_array() && it->empty()) &&
            !(it->is_string() && it->get<std::string>().empty());
   };
-  if (given("tools")) {
-    throw ApiError(400, "'tools' is not supported yet by this server");
-  }
   if (given("images")) throw ApiError(400, "'images': this model takes text only");
   if (body.contains("template") && !body["template"].is_null() && body["template"] != "") {
     throw ApiError(400,
@@ -138,15 +136,27 @@ Json tag_entry(const store::StoredModel& m) {
 }
 
 // Runs a job and answers in Ollama's shape, streamed as NDJSON or as one object.
+// A generated call in Ollama's shape (arguments as an object).
+Json ollama_message_with_call(const ToolCall& call) {
+  return Json{{"role", "assistant"},
+              {"content", ""},
+              {"tool_calls", Json::array({Json{{"function", {{"name", call.name},
+                                                             {"arguments", call.arguments}}}}})}};
+}
+
 void answer(const httplib::Request&, httplib::Response& res, ModelManager& models,
-            std::shared_ptr<GenerationJob> job, bool stream, bool chat) {
+            std::shared_ptr<GenerationJob> job, bool stream, bool chat, bool tools = false) {
   const std::string model = job->model;
-  auto final_object = [model, chat](const JobResult& r, const std::string& text) {
+  auto final_object = [model, chat, tools](const JobResult& r, const std::string& text) {
     Json o{{"model", model}, {"created_at", rfc3339_now()}};
-    if (chat)
+    if (chat) {
       o["message"] = Json{{"role", "assistant"}, {"content", text}};
-    else
+      if (tools) {
+        if (auto call = parse_tool_call(text)) o["message"] = ollama_message_with_call(*call);
+      }
+    } else {
       o["response"] = text;
+    }
     o["done"] = true;
     o["done_reason"] = r.gen.done_reason == "cancel" ? "stop" : r.gen.done_reason;
     if (!chat) {
@@ -188,16 +198,30 @@ void answer(const httplib::Request&, httplib::Response& res, ModelManager& model
   if (const Status busy = admit_request(); !busy.ok()) return send_error(res, 503, busy.message());
   res.set_chunked_content_provider(
       "application/x-ndjson",
-      [&models, job, model, chat, final_object](size_t, httplib::DataSink& sink) {
+      [&models, job, model, chat, final_object, tools](size_t, httplib::DataSink& sink) {
         std::atomic<bool> cancel{false};
         auto write = [&](const Json& o) {
           const std::string line = o.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
           if (!sink.is_writable() || !sink.write(line.data(), line.size())) cancel = true;
           return !cancel.load();
         };
+        // With tools, a call ("{" first) is held back and sent as one message at the end.
+        enum class Kind { kUndecided, kText, kCall } kind = tools ? Kind::kUndecided : Kind::kText;
+        std::string held;
         auto r = run_job(
             models, *job,
-            [&](std::string_view p) {
+            [&](std::string_view piece) {
+              std::string_view p = piece;
+              if (kind != Kind::kText) {
+                held += piece;
+                if (kind == Kind::kUndecided) {
+                  const size_t first = held.find_first_not_of(" \t\r\n");
+                  if (first == std::string::npos) return true;
+                  kind = held[first] == '{' ? Kind::kCall : Kind::kText;
+                }
+                if (kind == Kind::kCall) return true;
+                p = held;
+              }
               Json o{{"model", model}, {"created_at", rfc3339_now()}};
               if (chat)
                 o["message"] = Json{{"role", "assistant"}, {"content", std::string(p)}};
@@ -207,6 +231,14 @@ void answer(const httplib::Request&, httplib::Response& res, ModelManager& model
               return write(o);
             },
             {}, &cancel);
+        if (r.ok() && !cancel && kind != Kind::kText && !held.empty()) {
+          Json o{{"model", model}, {"created_at", rfc3339_now()}, {"done", false}};
+          if (auto call = parse_tool_call(held))
+            o["message"] = ollama_message_with_call(*call);
+          else
+            o["message"] = Json{{"role", "assistant"}, {"content", held}};
+          write(o);
+        }
         if (!r.ok())
           write(Json{{"error", r.error()}});
         else if (!cancel)
@@ -400,14 +432,29 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
               !(m["images"].is_array() && m["images"].empty())) {
             throw ApiError(400, "'images': this model takes text only");
           }
-          job->messages.push_back({*role, get_string(m, "content").value_or("")});
+          std::string content = get_string(m, "content").value_or("");
+          // An earlier tool call goes back to the model as the text it wrote for it.
+          if (*role == "assistant" && content.empty() && m.contains("tool_calls"))
+            content = tool_calls_as_text(m["tool_calls"]);
+          job->messages.push_back({*role, content});
         }
       }
       if (job->messages.empty()) {
         load_only(res, models, *job, true);
         return;
       }
-      answer(req, res, models, job, get_bool(body, "stream").value_or(true), true);
+      const ToolPlan tools = plan_tools(body);
+      if (tools.active) {
+        if (job->grammar) {
+          throw ApiError(400, "'tools' and 'format' both constrain the answer: give one");
+        }
+        job->grammar = tools.grammar;
+        if (job->messages.front().role == "system")
+          job->messages.front().content = tools.system_prompt + "\n\n" + job->messages.front().content;
+        else
+          job->messages.insert(job->messages.begin(), {"system", tools.system_prompt});
+      }
+      answer(req, res, models, job, get_bool(body, "stream").value_or(true), true, tools.active);
     });
   });
   // POST /api/embed {model, input: string | [string], truncate?, options?, keep_alive?}

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "server/api_common.h"
+#include "server/tools.h"
 #include "server/http.h"
 #include "store/registry.h"
 
@@ -46,14 +47,20 @@ struct Shape {
   int top_logprobs = 0;
   bool include_usage = false;
   int n = 1;
+  ToolPlan tools;
 };
+
+// A generated call in OpenAI's shape (arguments as a JSON string).
+Json openai_tool_calls(const ToolCall& call, bool with_index) {
+  Json tc{{"id", random_id("call_")},
+          {"type", "function"},
+          {"function", {{"name", call.name}, {"arguments", call.arguments.dump()}}}};
+  if (with_index) tc["index"] = 0;
+  return Json::array({tc});
+}
 
 // Fields common to both endpoints onto the job.
 void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
-  if (body.contains("tools") && !body["tools"].is_null() &&
-      !(body["tools"].is_array() && body["tools"].empty())) {
-    throw ApiError(400, "'tools' is not supported yet", "tools");
-  }
   auto model = get_string(body, "model");
   if (!model || model->empty()) throw ApiError(400, "'model' is required", "model");
   job.model = *model;
@@ -168,12 +175,30 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
           }
           content += part.value("text", "");
         }
+      } else if (m.contains("content") && !m["content"].is_null() && !m["content"].is_string()) {
+        throw ApiError(400, "a message's 'content' must be a string or a list of parts",
+                       "messages");
       } else {
         content = get_string(m, "content").value_or("");
       }
+      // An earlier tool call goes back to the model as the text it wrote for it.
+      if (*role == "assistant" && content.empty() && m.contains("tool_calls"))
+        content = tool_calls_as_text(m["tool_calls"]);
       job->messages.push_back({*role, content});
     }
     job->chat = true;
+    shape.tools = plan_tools(body);
+    if (shape.tools.active) {
+      if (job->grammar) {
+        throw ApiError(400, "'tools' and a response format both constrain the answer: give one",
+                       "tools");
+      }
+      job->grammar = shape.tools.grammar;
+      if (job->messages.front().role == "system")
+        job->messages.front().content = shape.tools.system_prompt + "\n\n" + job->messages.front().content;
+      else
+        job->messages.insert(job->messages.begin(), {"system", shape.tools.system_prompt});
+    }
     if (auto v = get_int(body, "max_completion_tokens"))
       job->gen.num_predict = int(*v);
     else if (auto w = get_int(body, "max_tokens"))
@@ -249,14 +274,22 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
       prompt_tokens = r->gen.prompt_tokens;
       completion_tokens += r->gen.generated_tokens;
       Json c{{"index", i}};
+      c["finish_reason"] = finish_reason(*r);
       if (chat) {
         c["message"] = Json{{"role", "assistant"}, {"content", text}};
         c["logprobs"] = shape.want_logprobs ? Json{{"content", lps}} : Json();
+        if (shape.tools.active) {
+          if (auto call = parse_tool_call(text)) {
+            c["message"] = Json{{"role", "assistant"},
+                                {"content", nullptr},
+                                {"tool_calls", openai_tool_calls(*call, false)}};
+            c["finish_reason"] = "tool_calls";
+          }
+        }
       } else {
         c["text"] = text;
         c["logprobs"] = shape.want_logprobs ? completion_logprobs(lps) : Json();
       }
-      c["finish_reason"] = finish_reason(*r);
       choices.push_back(c);
     }
     Json out{{"id", id},
@@ -293,9 +326,25 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
                  .dump(-1, ' ', false, Json::error_handler_t::replace));
       }
       Json pending_lps = Json::array();
+      // With tools, the first characters decide: "{" starts a call, held back and sent whole
+      // at the end as a tool_calls delta; anything else is text, streamed as it comes.
+      enum class Kind { kUndecided, kText, kCall } kind =
+          shape.tools.active ? Kind::kUndecided : Kind::kText;
+      std::string held;
       auto r = run_job(
           models, *job,
-          [&](std::string_view p) {
+          [&](std::string_view piece) {
+            std::string_view p = piece;
+            if (kind != Kind::kText) {
+              held += piece;
+              if (kind == Kind::kUndecided) {
+                const size_t first = held.find_first_not_of(" \t\r\n");
+                if (first == std::string::npos) return true;
+                kind = held[first] == '{' ? Kind::kCall : Kind::kText;
+              }
+              if (kind == Kind::kCall) return true;
+              p = held;
+            }
             Json c{{"index", i}};
             if (chat) {
               c["delta"] = Json{{"content", std::string(p)}};
@@ -326,12 +375,20 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
       prompt_tokens = r->gen.prompt_tokens;
       completion_tokens += r->gen.generated_tokens;
       Json c{{"index", i}};
+      c["finish_reason"] = finish_reason(*r);
       if (chat)
         c["delta"] = Json::object();
       else
         c["text"] = "";
+      if (kind != Kind::kText && !held.empty()) {
+        if (auto call = parse_tool_call(held)) {
+          c["delta"] = Json{{"tool_calls", openai_tool_calls(*call, true)}};
+          c["finish_reason"] = "tool_calls";
+        } else {
+          c["delta"] = Json{{"content", held}};
+        }
+      }
       c["logprobs"] = Json();
-      c["finish_reason"] = finish_reason(*r);
       send(chunk_base(Json::array({c})).dump(-1, ' ', false, Json::error_handler_t::replace));
     }
     if (!cancel && shape.include_usage) {
