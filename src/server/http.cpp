@@ -72,7 +72,8 @@ Server::Server(const ServerOptions& options)
   h.set_read_timeout(options_.read_timeout_s, 0);
   h.set_write_timeout(options_.write_timeout_s, 0);
   h.set_keep_alive_max_count(1000);
-  h.set_keep_alive_timeout(30);
+  // Idle keep-alive connections hold a thread and delay a graceful stop by up to this long.
+  h.set_keep_alive_timeout(5);
   // Before any route: the Host check (DNS rebinding: a web page on evil.example resolving to
   // 127.0.0.1 must not reach a loopback server), CORS for the allowed origins, the API key.
   h.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
