@@ -1,6 +1,7 @@
 #include "server/api_common.h"
 
 #include "constrain/json_schema.h"
+#include "store/registry.h"
 
 #include <ctime>
 
@@ -126,6 +127,59 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+namespace {
+// Parses a Modelfile PARAMETER value (validated when the model was created).
+template <class T>
+bool param_as(const store::Parameters& p, const char* name, T& out) {
+  auto it = p.find(name);
+  if (it == p.end() || it->second.empty()) return false;
+  try {
+    if constexpr (std::is_integral_v<T>)
+      out = T(std::stoll(it->second.back()));
+    else
+      out = T(std::stod(it->second.back()));
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
+void apply_model_defaults(GenerationJob& job) {
+  auto r = store::resolve_model(job.model);
+  if (!r.ok() || !r->from_store) return;
+  const store::Parameters& p = r->parameters;
+  auto& s = job.gen.sampling;
+  param_as(p, "temperature", s.temperature);
+  param_as(p, "top_k", s.top_k);
+  param_as(p, "top_p", s.top_p);
+  param_as(p, "min_p", s.min_p);
+  param_as(p, "typical_p", s.typical_p);
+  param_as(p, "repeat_penalty", s.repeat_penalty);
+  param_as(p, "repeat_last_n", s.repeat_last_n);
+  param_as(p, "presence_penalty", s.presence_penalty);
+  param_as(p, "frequency_penalty", s.frequency_penalty);
+  param_as(p, "seed", s.seed);
+  param_as(p, "num_predict", job.gen.num_predict);
+  param_as(p, "num_ctx", job.num_ctx);
+  if (auto it = p.find("stop"); it != p.end()) job.gen.stop = it->second;
+  job.model_system = r->system;
+  for (const auto& m : r->messages) job.model_messages.push_back({m.role, m.content});
+}
+
+void apply_model_messages(GenerationJob& job) {
+  if (job.chat) {
+    std::vector<engine::ChatMessage> msgs = job.model_messages;
+    msgs.insert(msgs.end(), job.messages.begin(), job.messages.end());
+    const bool has_system = !msgs.empty() && msgs.front().role == "system";
+    if (!has_system && !job.model_system.empty())
+      msgs.insert(msgs.begin(), {"system", job.model_system});
+    job.messages = std::move(msgs);
+  } else if (job.system.empty()) {
+    job.system = job.model_system;
+  }
 }
 
 std::string schema_gbnf(const Json& schema, const std::string& param) {

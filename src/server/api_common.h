@@ -53,6 +53,14 @@ std::shared_ptr<const constrain::Grammar> constraint_from(const Json& body);
 // The GBNF of a JSON schema, with the ApiError 400 of constraint_from.
 std::string schema_gbnf(const Json& schema, const std::string& param);
 
+// A store model's Modelfile settings as the job's defaults, before the request's own options:
+// PARAMETER values (sampling, num_predict, num_ctx, stop), SYSTEM (used when the request gives
+// no system prompt) and MESSAGE lines (put before a chat's messages). Nothing for plain paths
+// and unknown names (the request then fails on the model as usual).
+void apply_model_defaults(GenerationJob& job);
+// After the request's messages are known: SYSTEM and MESSAGE lines of the model.
+void apply_model_messages(GenerationJob& job);
+
 // Maps run_job's error: unknown model -> 404, anything else -> 400.
 ApiError job_error(const std::string& message, const std::string& model);
 

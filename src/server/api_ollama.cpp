@@ -255,6 +255,7 @@ std::shared_ptr<GenerationJob> common_job(const Json& body) {
   if (!model || model->empty()) throw ApiError(400, "'model' is required");
   job->model = *model;
   job->keep_alive = parse_keep_alive(body);
+  apply_model_defaults(*job);
   apply_options(body, *job);
   job->grammar = constraint_from(body);
   return job;
@@ -413,6 +414,7 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
         load_only(res, models, *job, false);
         return;
       }
+      apply_model_messages(*job);
       answer(req, res, models, job, get_bool(body, "stream").value_or(true), false);
     });
   });
@@ -443,6 +445,7 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
         load_only(res, models, *job, true);
         return;
       }
+      apply_model_messages(*job);
       const ToolPlan tools = plan_tools(body);
       if (tools.active) {
         if (job->grammar) {

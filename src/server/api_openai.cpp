@@ -64,6 +64,7 @@ void apply_common(const Json& body, GenerationJob& job, Shape& shape) {
   auto model = get_string(body, "model");
   if (!model || model->empty()) throw ApiError(400, "'model' is required", "model");
   job.model = *model;
+  apply_model_defaults(job);
   auto& s = job.gen.sampling;
   if (auto v = get_number(body, "temperature")) s.temperature = float(*v);
   if (auto v = get_number(body, "top_p")) s.top_p = float(*v);
@@ -187,6 +188,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
       job->messages.push_back({*role, content});
     }
     job->chat = true;
+    apply_model_messages(*job);
     shape.tools = plan_tools(body);
     if (shape.tools.active) {
       if (job->grammar) {

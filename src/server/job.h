@@ -27,6 +27,9 @@ struct GenerationJob {
   std::string system;                         // completion: a system message for the template
   bool raw = false;                           // completion: no template
   std::vector<int32_t> context;               // Ollama generate: tokens of an earlier exchange
+  // From the store model's Modelfile (apply_model_defaults): SYSTEM and MESSAGE lines.
+  std::string model_system;
+  std::vector<engine::ChatMessage> model_messages;
   engine::GenerateOptions gen;
   // Structured output (format / response_format / grammar / regex / choice / tools).
   std::shared_ptr<const constrain::Grammar> grammar;
