@@ -115,6 +115,10 @@ TEST(Registry, CacheDirFollowsMinnowCacheThenHome) {
 TEST(Resolve, KnownNameFindsTheFileInTheCache) {
   TempDir dir;
   ScopedEnv cache("MINNOW_CACHE", dir.path().c_str());
+  // An empty store, so that these names are looked up in the cache (store_store_test covers
+  // names in the store).
+  const std::string store = dir.path() + "/store";
+  ScopedEnv models("MINNOW_MODELS", store.c_str());
   const KnownModel& m = *find_model("smollm2:135m");
   make_file(dir.path() + "/" + std::string(m.file), m.bytes);
   auto r = resolve_model("smollm2:135m");
@@ -126,6 +130,10 @@ TEST(Resolve, KnownNameFindsTheFileInTheCache) {
 TEST(Resolve, KnownNameMissingFromCacheSaysHowToFetch) {
   TempDir dir;
   ScopedEnv cache("MINNOW_CACHE", dir.path().c_str());
+  // An empty store, so that these names are looked up in the cache (store_store_test covers
+  // names in the store).
+  const std::string store = dir.path() + "/store";
+  ScopedEnv models("MINNOW_MODELS", store.c_str());
   auto r = resolve_model("gemma3:270m");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("not in the model cache"), std::string::npos) << r.error();
@@ -135,6 +143,10 @@ TEST(Resolve, KnownNameMissingFromCacheSaysHowToFetch) {
 TEST(Resolve, KnownNameWithWrongSizeIsRejected) {
   TempDir dir;
   ScopedEnv cache("MINNOW_CACHE", dir.path().c_str());
+  // An empty store, so that these names are looked up in the cache (store_store_test covers
+  // names in the store).
+  const std::string store = dir.path() + "/store";
+  ScopedEnv models("MINNOW_MODELS", store.c_str());
   const KnownModel& m = *find_model("gemma3:270m");
   make_file(dir.path() + "/" + std::string(m.file), m.bytes - 1);  // e.g. a truncated copy
   auto r = resolve_model("gemma3:270m");
@@ -161,6 +173,9 @@ TEST(Resolve, PathsResolveToThemselves) {
 }
 
 TEST(Resolve, UnknownNameListsTheKnownOnes) {
+  TempDir dir;
+  const std::string store = dir.path() + "/store";
+  ScopedEnv models("MINNOW_MODELS", store.c_str());
   auto r = resolve_model("llama3:8b");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("unknown model 'llama3:8b'"), std::string::npos) << r.error();

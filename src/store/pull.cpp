@@ -92,6 +92,14 @@ std::unique_ptr<httplib::Client> make_client(const std::string& origin) {
   return cli;
 }
 
+// Hugging Face's gated and private repositories want a token: $HF_TOKEN, as its own tools read.
+httplib::Headers hf_headers() {
+  httplib::Headers h;
+  if (const char* token = std::getenv("HF_TOKEN"); token && *token)
+    h.emplace("Authorization", std::string("Bearer ") + token);
+  return h;
+}
+
 std::string http_error(const std::string& url, const httplib::Result& r) {
   if (!r) return url + ": " + httplib::to_string(r.error());
   return url + ": HTTP " + std::to_string(r->status);
@@ -103,6 +111,7 @@ struct Target {
   std::string file_name;
   uint64_t size = 0;  // 0: unknown
   std::string hex;    // empty: unknown
+  bool huggingface = false;  // send $HF_TOKEN
 };
 
 // Hugging Face's tree API: [{"type":"file","path":..,"size":..,"lfs":{"oid":sha256,"size":..}}]
@@ -114,7 +123,7 @@ Result<Target> resolve_hf(const PullSource& src, const std::string& endpoint) {
   const std::string repo_path = "/" + src.user + "/" + src.repo;
   const std::string list_path = api + "/api/models" + repo_path + "/tree/main";
   auto cli = make_client(base->origin);
-  auto r = cli->Get(list_path);
+  auto r = cli->Get(list_path, hf_headers());
   if (!r || r->status != 200) {
     if (r && (r->status == 404 || r->status == 401))
       return Status::error("hf.co" + repo_path + ": no such repository (or it is private)");
@@ -135,6 +144,7 @@ Result<Target> resolve_hf(const PullSource& src, const std::string& endpoint) {
     if (!lower(path).ends_with(".gguf")) continue;
     Target t;
     t.file_name = path;
+    t.huggingface = true;
     t.url = endpoint + repo_path + "/resolve/main/" + encode_path(path);
     if (f.contains("size") && f["size"].is_number_unsigned()) t.size = f["size"];
     if (f.contains("lfs") && f["lfs"].is_object()) {
@@ -236,7 +246,7 @@ struct Downloader {
       std::string fatal;  // errors that a retry cannot fix
       bool cancelled = false;
       uint64_t next_report = have;
-      httplib::Headers headers;
+      httplib::Headers headers = target.huggingface ? hf_headers() : httplib::Headers{};
       if (have > 0) headers.emplace("Range", "bytes=" + std::to_string(have) + "-");
       auto cli = make_client(u->origin);
       auto r = cli->Get(

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -92,6 +94,8 @@ class Server:
             self.proc.wait()
             rc = -9
         self._reader.join(timeout=5)
+        if getattr(self, "own_store", None):
+            shutil.rmtree(self.own_store, ignore_errors=True)
         return rc
 
 
@@ -109,6 +113,10 @@ def start_server(bin_path: Path | None = None, *, extra_args: tuple[str, ...] = 
         port = free_port()
         full_env = dict(os.environ)
         full_env["MINNOW_CACHE"] = str(model_cache())
+        # A model store of its own (the cache's models join it on first use, hard-linked), so
+        # that what is in ~/.minnow/models never changes what a test sees; env may name another.
+        own_store = tempfile.mkdtemp(prefix="minnow-store-")
+        full_env["MINNOW_MODELS"] = own_store
         full_env.pop("MINNOW_HOST", None)
         if env:
             full_env.update(env)
@@ -121,6 +129,7 @@ def start_server(bin_path: Path | None = None, *, extra_args: tuple[str, ...] = 
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True, env=full_env)
         server = Server(proc, "127.0.0.1", port)
+        server.own_store = own_store
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline and proc.poll() is None:
             if server.listening.wait(timeout=0.1):
