@@ -124,14 +124,18 @@ class Vocab {
   // space (text::StreamDecoder), so the constraint matches the bytes without it.
   bool strip_first_space() const { return strip_first_space_; }
 
-  // The trie in preorder. Node 0 is the root (no byte). subtree_end[i] is one past the last
-  // node of i's subtree; token_at[i] the first token spelled by the path to i (or -1), further
-  // tokens with the same bytes in same_bytes_next.
+  // The trie in preorder, one packed node per entry so that the masking walk streams through
+  // memory. Node 0 is the root (no byte). subtree_end is one past the last node of the node's
+  // subtree; token the first token spelled by the path to the node (or -1), further tokens
+  // with the same bytes in same_bytes_next.
+  struct TrieNode {
+    uint32_t subtree_end;
+    int32_t token;
+    uint16_t depth;
+    uint8_t byte;
+  };
   struct Trie {
-    std::vector<uint8_t> byte;         // (n_nodes)
-    std::vector<uint16_t> depth;       // (n_nodes)
-    std::vector<uint32_t> subtree_end;  // (n_nodes)
-    std::vector<int32_t> token_at;     // (n_nodes)
+    std::vector<TrieNode> nodes;
     std::vector<int32_t> same_bytes_next;  // (n_tokens) next token with the same bytes, or -1
     std::vector<uint32_t> child_of_root;   // (256) node of each first byte, 0 if none
   };

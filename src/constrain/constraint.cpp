@@ -83,26 +83,35 @@ void GrammarConstraint::mask(std::span<float> logits) {
     if (matcher_->accepting(state_)) {
       for (int32_t id : vocab_->eog()) allow(id);
     }
-    const Vocab::Trie& t = vocab_->trie();
-    const size_t n_nodes = t.byte.size();
+    const Vocab::TrieNode* nodes = vocab_->trie().nodes.data();
+    const int32_t* same = vocab_->trie().same_bytes_next.data();
+    const size_t n_nodes = vocab_->trie().nodes.size();
     const bool strip = at_start_ && vocab_->strip_first_space();
     uint32_t* st = walk_states_.data();
     st[0] = state_;
     Matcher& m = *matcher_;
+    // The state of the node just visited stays in a register for its first child (the common
+    // next node), so the chain of lookups along a path does not go through memory.
+    uint32_t last = state_;
+    uint16_t last_depth = 0;
     for (size_t i = 1; i < n_nodes;) {
-      const uint16_t d = t.depth[i];
+      const Vocab::TrieNode& node = nodes[i];
+      const uint32_t parent = node.depth == last_depth + 1 ? last : st[node.depth - 1];
       uint32_t ns;
-      if (strip && d == 1 && t.byte[i] == ' ') {
+      if (strip && node.depth == 1 && node.byte == ' ') {
         ns = state_;  // the leading space the decoder drops
       } else {
-        ns = m.next(st[d - 1], t.byte[i]);
+        ns = m.next(parent, node.byte);
       }
       if (ns == Matcher::kDead) {
-        i = t.subtree_end[i];
+        i = node.subtree_end;
+        last_depth = 0xFFFF;  // the next node is not this one's child
         continue;
       }
-      st[d] = ns;
-      for (int32_t id = t.token_at[i]; id >= 0; id = t.same_bytes_next[size_t(id)]) allow(id);
+      st[node.depth] = ns;
+      last = ns;
+      last_depth = node.depth;
+      for (int32_t id = node.token; id >= 0; id = same[id]) allow(id);
       ++i;
     }
     if (!m.status().ok()) status_ = m.status();
@@ -113,6 +122,10 @@ void GrammarConstraint::mask(std::span<float> logits) {
     const uint64_t bits = allowed_bits_[w];
     if (bits == ~uint64_t(0)) continue;
     const size_t end = std::min(n, w * 64 + 64);
+    if (bits == 0) {  // the common case away from strings: a vectorised fill
+      std::fill(logits.begin() + long(w * 64), logits.begin() + long(end), kNegInf);
+      continue;
+    }
     for (size_t i = w * 64; i < end; ++i) {
       if (!((bits >> (i & 63)) & 1)) logits[i] = kNegInf;
     }
@@ -159,20 +172,20 @@ void GrammarConstraint::forced(std::vector<int32_t>& out) {
     size_t best_len = 0;
     size_t len = 1;
     while (node != 0) {
-      if (t.token_at[node] >= 0) {
-        best = t.token_at[node];
+      if (t.nodes[node].token >= 0) {
+        best = t.nodes[node].token;
         best_len = len;
       }
       if (pos + len >= bytes.size()) break;
       const uint8_t want = static_cast<uint8_t>(bytes[pos + len]);
       uint32_t child = node + 1;
       uint32_t found = 0;
-      while (child < t.subtree_end[node]) {
-        if (t.byte[child] == want) {
+      while (child < t.nodes[node].subtree_end) {
+        if (t.nodes[child].byte == want) {
           found = child;
           break;
         }
-        child = t.subtree_end[child];
+        child = t.nodes[child].subtree_end;
       }
       node = found;
       ++len;

@@ -8,7 +8,7 @@ namespace {
 
 // Budget of the caches of one matcher before compact_if_large() starts over.
 constexpr size_t kMaxCachedNodes = size_t(1) << 21;
-constexpr size_t kMaxCachedStates = size_t(1) << 17;
+constexpr size_t kMaxCachedStates = size_t(1) << 15;  // 1 KiB of transitions each
 
 uint64_t pair_key(uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; }
 
@@ -17,6 +17,7 @@ uint64_t pair_key(uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; }
 Matcher::Matcher(const Grammar& g) : g_(g) {
   nodes_.push_back({0, 0});
   states_.emplace_back();  // kDead
+  rows_.assign(256, int32_t(kDead));
   std::vector<uint32_t> none;
   key_.clear();
   state_ids_.emplace(std::string(), kDead);
@@ -92,6 +93,7 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
   st.finished = st.accepting && stacks.size() == 1;
   stack_pool_.insert(stack_pool_.end(), stacks.begin(), stacks.end());
   states_.push_back(std::move(st));
+  rows_.resize(rows_.size() + 256, -1);
   return it->second;
 }
 
@@ -157,12 +159,7 @@ uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
     }
     // Anything else (a stray continuation byte, C0/C1, F5..FF) is never valid UTF-8.
   }
-  State& st = states_[s];
-  if (!st.next) {
-    st.next = std::make_unique<int32_t[]>(256);
-    std::fill_n(st.next.get(), 256, -1);
-  }
-  st.next[b] = int32_t(r);
+  rows_[size_t(s) * 256 + b] = int32_t(r);
   return r;
 }
 
@@ -180,6 +177,7 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
   node_ids_.clear();
   states_.clear();
   states_.emplace_back();
+  rows_.assign(256, int32_t(kDead));
   stack_pool_.clear();
   state_ids_.clear();
   state_ids_.emplace(std::string(), kDead);

@@ -27,9 +27,8 @@ class Matcher {
 
   uint32_t start() const { return start_; }
   uint32_t next(uint32_t s, uint8_t b) {
-    const int32_t* row = states_[s].next.get();
-    if (row && row[b] >= 0) return uint32_t(row[b]);
-    return compute_next(s, b);
+    const int32_t v = rows_[size_t(s) * 256 + b];
+    return v >= 0 ? uint32_t(v) : compute_next(s, b);
   }
   bool accepting(uint32_t s) const { return states_[s].accepting; }
   // Only the empty stack is left: no byte can follow.
@@ -55,7 +54,6 @@ class Matcher {
     uint8_t seq_len = 0;      // length of the UTF-8 sequence being read (0: none pending)
     bool accepting = false;
     bool finished = false;
-    std::unique_ptr<int32_t[]> next;  // (256) cached transitions, -1 = not computed
   };
 
   uint32_t compute_next(uint32_t s, uint8_t b);
@@ -70,6 +68,9 @@ class Matcher {
   std::vector<Node> nodes_;  // [0] is the empty stack
   std::unordered_map<uint64_t, uint32_t> node_ids_;
   std::vector<State> states_;  // [0] is kDead
+  // Cached transitions: (n_states, 256) next states, -1 = not computed yet. One flat array so
+  // that a byte costs one load: the masking walk is a chain of these lookups.
+  std::vector<int32_t> rows_;
   std::vector<uint32_t> stack_pool_;
   std::unordered_map<std::string, uint32_t> state_ids_;
   uint32_t start_ = kDead;

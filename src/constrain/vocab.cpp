@@ -43,33 +43,28 @@ std::shared_ptr<const Vocab> Vocab::from_pieces(std::vector<std::string> pieces,
 // prefix with the one before, so its new nodes are appended right after that prefix's path.
 void Vocab::build() {
   const size_t n = pieces_.size();
-  std::vector<int32_t> order;
+  // (bytes, id) pairs sorted by bytes then id: views sort without chasing each string.
+  std::vector<std::pair<std::string_view, int32_t>> order;
+  order.reserve(n);
   for (size_t i = 0; i < n; ++i) {
-    if (!pieces_[i].empty()) order.push_back(int32_t(i));
+    if (!pieces_[i].empty()) order.emplace_back(pieces_[i], int32_t(i));
   }
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-    return pieces_[size_t(a)] != pieces_[size_t(b)] ? pieces_[size_t(a)] < pieces_[size_t(b)]
-                                                    : a < b;
-  });
+  std::sort(order.begin(), order.end());
   Trie& t = trie_;
   t = Trie{};
   t.same_bytes_next.assign(n, -1);
   t.child_of_root.assign(256, 0);
   auto add_node = [&](uint8_t byte, uint16_t depth) {
-    t.byte.push_back(byte);
-    t.depth.push_back(depth);
-    t.subtree_end.push_back(0);
-    t.token_at.push_back(-1);
-    return uint32_t(t.byte.size() - 1);
+    t.nodes.push_back({0, -1, depth, byte});
+    return uint32_t(t.nodes.size() - 1);
   };
   add_node(0, 0);
   std::vector<uint32_t> path = {0};  // path[d]: the node at depth d of the previous piece
   std::string_view prev;
   int32_t prev_id = -1;
   max_piece_ = 0;
-  for (int32_t id : order) {
+  for (const auto& [p, id] : order) {
     // Pieces longer than a trie depth can count are left out (none exist in real vocabularies).
-    const std::string_view p = pieces_[size_t(id)];
     if (p.size() >= 65535) continue;
     max_piece_ = std::max(max_piece_, p.size());
     if (p == prev) {
@@ -82,7 +77,7 @@ void Vocab::build() {
     size_t common = 0;
     while (common < prev.size() && common < p.size() && prev[common] == p[common]) ++common;
     while (path.size() > common + 1) {
-      t.subtree_end[path.back()] = uint32_t(t.byte.size());
+      t.nodes[path.back()].subtree_end = uint32_t(t.nodes.size());
       path.pop_back();
     }
     for (size_t d = common; d < p.size(); ++d) {
@@ -90,12 +85,12 @@ void Vocab::build() {
       if (d == 0) t.child_of_root[static_cast<uint8_t>(p[0])] = node;
       path.push_back(node);
     }
-    t.token_at[path.back()] = id;
+    t.nodes[path.back()].token = id;
     prev = p;
     prev_id = id;
   }
   while (!path.empty()) {
-    t.subtree_end[path.back()] = uint32_t(t.byte.size());
+    t.nodes[path.back()].subtree_end = uint32_t(t.nodes.size());
     path.pop_back();
   }
 }
