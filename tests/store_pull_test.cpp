@@ -3,7 +3,9 @@
 // download with nothing registered, and how specs name models. Runs under ASan in CI (the
 // Python tests drive the same paths through the binary).
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <httplib.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -208,6 +210,21 @@ TEST_F(PullTest, WrongSizeWrongHashAndNotGgufRegisterNothing) {
   EXPECT_NE(junk.error().find("not a valid GGUF file"), std::string::npos) << junk.error();
   EXPECT_TRUE(store_->list()->empty());
   EXPECT_TRUE(blobs().empty()) << blobs()[0];
+}
+
+TEST_F(PullTest, OnePullPerFileAtATime) {
+  const std::string data = gguf_bytes(6.0f, 1000);
+  hub_.add("u/Busy/b-Q4_K_M.gguf", {data, {}, {}, 0});
+  fs::create_directories(dir_ + "/models/blobs");
+  const std::string partial = store_->blob_path(sha256_hex(data)) + "-partial";
+  const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX), 0);  // as another pull holds it
+  auto busy = pull(*store_, "hf.co/u/Busy", opts_);
+  ::close(fd);
+  ASSERT_FALSE(busy.ok());
+  EXPECT_NE(busy.error().find("another pull is downloading"), std::string::npos) << busy.error();
+  EXPECT_TRUE(pull(*store_, "hf.co/u/Busy", opts_).ok());
 }
 
 TEST_F(PullTest, MissingRepositoryAndQuant) {

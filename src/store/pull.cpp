@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -233,14 +234,21 @@ struct Downloader {
     auto u = split_url(target.url);
     if (!u.ok()) return u.status();
     std::string last_error;
+    // One writer per partial file: a second pull of the same file (the CLI while the server
+    // pulls it) is told so instead of interleaving its bytes.
+    const int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::error(partial + ": " + std::strerror(errno));
+    struct CloseFd {
+      int fd;
+      ~CloseFd() { ::close(fd); }
+    } close_fd{fd};
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
+      return Status::error("another pull is downloading " + target.file_name + " (" + partial + ")");
     for (int attempt = 0; attempt < std::max(1, options.max_attempts); ++attempt) {
       if (target.size && have == target.size) return have;
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
-      int fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-      if (fd < 0) return Status::error(partial + ": " + std::strerror(errno));
       if (::ftruncate(fd, static_cast<off_t>(have)) != 0 ||
           ::lseek(fd, static_cast<off_t>(have), SEEK_SET) < 0) {
-        ::close(fd);
         return Status::error(partial + ": " + std::strerror(errno));
       }
       std::string fatal;  // errors that a retry cannot fix
@@ -312,7 +320,6 @@ struct Downloader {
             return true;
           });
       const bool synced = ::fsync(fd) == 0;
-      ::close(fd);
       if (cancelled) return Status::error("pull cancelled (the partial download is kept: " + partial + ")");
       if (!fatal.empty()) return Status::error(fatal);
       if (!synced) return Status::error(partial + ": fsync: " + std::strerror(errno));
