@@ -36,6 +36,9 @@ struct GenerateOptions {
   // Scheduler: a request still running after this many seconds (queue included) is stopped
   // and answered with an error; 0: no limit.
   double timeout_s = 0;
+  // Scheduler: asked every 100 ms while the caller waits; false (the client went away)
+  // cancels the request, queued or running. Empty: not asked.
+  std::function<bool()> alive;
   // Not owned; must outlive the generation. Tokens it forces (Constraint::forced) are
   // appended without sampling; their events carry a SampleResult with logprob 0.
   sampling::Constraint* constraint = nullptr;

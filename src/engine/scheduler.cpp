@@ -126,12 +126,19 @@ Result<GenerateResult> Scheduler::generate(std::span<const int32_t> prompt,
     {
       std::unique_lock<std::mutex> lk(req->mu);
       auto ready = [&] { return !req->events.empty(); };
-      if (has_deadline && !timed_out) {
-        if (!req->cv.wait_until(lk, deadline, ready)) {
-          timed_out = true;  // stop listening; the worker drops it at its next step
-          listening = false;
+      // Wake up at least every 100 ms to check the deadline and whether the client is there.
+      const auto poll = Generation::Clock::now() + std::chrono::milliseconds(100);
+      const bool watch = listening && (has_deadline || options.alive);
+      if (watch) {
+        if (!req->cv.wait_until(lk, has_deadline ? std::min(poll, deadline) : poll, ready)) {
           lk.unlock();
-          if (!req->abandoned.exchange(true)) wake_.notify_one();
+          if (has_deadline && Generation::Clock::now() >= deadline) {
+            timed_out = true;  // stop listening; the worker drops it at its next step
+            listening = false;
+          } else if (options.alive && listening && !options.alive()) {
+            listening = false;  // the client is gone
+          }
+          if (!listening && !req->abandoned.exchange(true)) wake_.notify_one();
           continue;
         }
       } else {

@@ -1,5 +1,13 @@
 #include "server/api_common.h"
 
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+
 #include "constrain/json_schema.h"
 #include "store/registry.h"
 
@@ -180,6 +188,40 @@ void apply_model_messages(GenerationJob& job) {
   } else if (job.system.empty()) {
     job.system = job.model_system;
   }
+}
+
+std::function<bool()> connection_probe(const httplib::Request& req) {
+  if (req.remote_port <= 0 || req.local_port <= 0) return {};
+  auto port_of = [](const sockaddr_storage& a) {
+    if (a.ss_family == AF_INET) return int(ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port));
+    if (a.ss_family == AF_INET6)
+      return int(ntohs(reinterpret_cast<const sockaddr_in6&>(a).sin6_port));
+    return -1;
+  };
+  // The connection's socket: the one whose local and peer ports are the request's.
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return {};
+  int found = -1;
+  while (dirent* e = readdir(dir)) {
+    char* end = nullptr;
+    const long fd = std::strtol(e->d_name, &end, 10);
+    if (end == e->d_name || *end != '\0') continue;
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof(local), pl = sizeof(peer);
+    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
+    if (getpeername(int(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
+    if (port_of(local) == req.local_port && port_of(peer) == req.remote_port) {
+      found = int(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  if (found < 0) return {};
+  return [found] {
+    char c;
+    const ssize_t n = recv(found, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR));
+  };
 }
 
 std::string schema_gbnf(const Json& schema, const std::string& param) {

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -60,6 +61,12 @@ std::string schema_gbnf(const Json& schema, const std::string& param);
 void apply_model_defaults(GenerationJob& job);
 // After the request's messages are known: SYSTEM and MESSAGE lines of the model.
 void apply_model_messages(GenerationJob& job);
+
+// Whether the client of `req` is still connected, for requests that wait or generate without
+// writing anything (queued, or not streamed): httplib gives handlers no socket, so the socket
+// is found once by its two addresses, then probed with a non-blocking peek (0 bytes = closed).
+// Returns an empty function when the socket cannot be found.
+std::function<bool()> connection_probe(const httplib::Request& req);
 
 // Maps run_job's error: unknown model -> 404, anything else -> 400.
 ApiError job_error(const std::string& message, const std::string& model);

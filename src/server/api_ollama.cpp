@@ -144,9 +144,10 @@ Json ollama_message_with_call(const ToolCall& call) {
                                                              {"arguments", call.arguments}}}}})}};
 }
 
-void answer(const httplib::Request&, httplib::Response& res, ModelManager& models,
+void answer(const httplib::Request& req, httplib::Response& res, ModelManager& models,
             std::shared_ptr<GenerationJob> job, bool stream, bool chat, bool tools = false) {
   const std::string model = job->model;
+  job->alive = connection_probe(req);
   auto final_object = [model, chat, tools](const JobResult& r, const std::string& text) {
     Json o{{"model", model}, {"created_at", rfc3339_now()}};
     if (chat) {

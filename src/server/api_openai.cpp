@@ -234,6 +234,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   }
   job->gen.sampling.n_logprobs = shape.top_logprobs;
   const bool stream = get_bool(body, "stream").value_or(false);
+  job->alive = connection_probe(req);
   const std::string id = random_id(chat ? "chatcmpl-" : "cmpl-");
   const int64_t created = unix_now();
   const std::string model = job->model;

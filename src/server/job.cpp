@@ -90,6 +90,7 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
     return on_token ? on_token(e, tok.piece(e.token, false), tok) : true;
   };
   engine::GenerateOptions gen = job.gen;
+  gen.alive = job.alive;
   std::unique_ptr<constrain::GrammarConstraint> constraint;
   if (job.grammar) {
     auto c = constrain::GrammarConstraint::create(job.grammar, m.constraint_vocab());

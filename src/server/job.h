@@ -35,6 +35,7 @@ struct GenerationJob {
   std::shared_ptr<const constrain::Grammar> grammar;
   int num_ctx = 0;
   std::optional<std::chrono::seconds> keep_alive;
+  std::function<bool()> alive;  // the client is still connected (connection_probe)
 };
 
 struct JobResult {

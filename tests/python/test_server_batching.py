@@ -397,3 +397,52 @@ def test_tool_calls_ollama(batching_server):
     assert calls and calls[0]["function"]["name"] == "get_weather"
     assert isinstance(calls[0]["function"]["arguments"], dict)
     assert lines[-1]["done"] is True
+
+
+def raw_post(url: str, path: str, body: dict):
+    """Sends a request on a raw socket and returns the socket (nothing read)."""
+    import socket
+    from urllib.parse import urlparse
+    u = urlparse(url)
+    s = socket.create_connection((u.hostname, u.port))
+    data = json.dumps(body).encode()
+    s.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(data)}\r\n\r\n".encode() + data)
+    return s
+
+
+def wait_metric(url: str, name: str, pred, seconds: float = 10) -> float:
+    deadline = time.monotonic() + seconds
+    v = metric(url, name)
+    while not pred(v) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        v = metric(url, name)
+    return v
+
+
+def test_disconnects_cancel_waiting_and_unstreamed_requests():
+    model_path(SMOL)
+    server = start_server(env={"MINNOW_NUM_PARALLEL": "1"})
+    try:
+        url = server.url
+        generate(url, "Hi", 2)
+        long = {"model": SMOL.name, "prompt": "Write a very long story about ships.",
+                "options": {"num_predict": 5000, "num_ctx": 8192}}
+        # Not streamed: the client goes away while it generates.
+        a = raw_post(url, "/api/generate", {**long, "stream": False})
+        assert wait_metric(url, "minnow_running_sequences", lambda v: v == 1) == 1
+        a.close()
+        assert wait_metric(url, "minnow_running_sequences", lambda v: v == 0, 3) == 0
+        assert metric(url, "minnow_kv_cache_used_bytes") == 0
+        # Queued behind another: it leaves the queue when its client goes away.
+        b = raw_post(url, "/api/generate", {**long, "stream": True})
+        assert wait_metric(url, "minnow_running_sequences", lambda v: v == 1) == 1
+        c = raw_post(url, "/api/generate", {**long, "stream": True})
+        assert wait_metric(url, "minnow_queue_depth", lambda v: v == 1) == 1
+        c.close()
+        assert wait_metric(url, "minnow_queue_depth", lambda v: v == 0, 3) == 0
+        assert metric(url, "minnow_running_sequences") == 1  # the other one goes on
+        b.close()
+        assert wait_metric(url, "minnow_running_sequences", lambda v: v == 0, 3) == 0
+    finally:
+        assert server.stop() == 0, server.log()
