@@ -109,7 +109,8 @@ TEST(ConstrainSchemaNumbers, IntegerRangesAreExact) {
       {R"({"type":"integer","exclusiveMinimum":2.5,"exclusiveMaximum":19.5})", 3, 19},
       {R"({"type":"integer","minimum":5,"exclusiveMinimum":10,"maximum":2000})", 11, 2000},
       {R"({"type":"integer","minimum":0,"maximum":10,"exclusiveMaximum":true,
-           "exclusiveMinimum":true})", 1, 9},
+           "exclusiveMinimum":true})",
+       1, 9},
   };
   for (const auto& c : cases) {
     auto g = grammar_of(c.schema);
@@ -182,15 +183,26 @@ TEST(ConstrainSchemaNumbers, NumberRangesWithFractions) {
 // --- patterns against std::regex (ECMAScript), through JSON encoding ---
 
 TEST(ConstrainSchemaPatterns, MatchTheWholeStringLikeARegex) {
-  const std::vector<std::string> patterns = {
-      "^[a-c]{1,3}$", "^(ab|cd)*e?$", "^x+y*$", "^[^a-z]{2}$", "^\\d{2}-\\w+$",
-      "^a.c$", "^[\"\\\\]{1,2}$", "^(?:foo|ba[rz])(\\.[a-z]{1,2})?$", "^\\s?[A-F0-9]{2,}$",
-      "^[-+]?\\d{1,3}(,\\d{3})*$", "^\\W\\D\\S$", "^[\\w.-]{1,4}$"};
-  const std::vector<std::string> samples = {
-      "", "a", "abc", "abcd", "ababe", "cd", "e", "xy", "xyyy", "y", "AB", "A1", "ab", "12-ab_9",
-      "1-", "abc", "a\"c", "a\nc", "\"", "\\\"", "\"\"\"", "foo", "bar.ab", "baz.", "bat",
-      " AF", "A", "FF00", "+1,234", "-12", "1,23", "!a ", "#x!", " 1x", "a.-_", "a b",
-      "\t0F", "1,234,567", "a\\c"};  // ASCII: std::regex works on bytes
+  const std::vector<std::string> patterns = {"^[a-c]{1,3}$",
+                                             "^(ab|cd)*e?$",
+                                             "^x+y*$",
+                                             "^[^a-z]{2}$",
+                                             "^\\d{2}-\\w+$",
+                                             "^a.c$",
+                                             "^[\"\\\\]{1,2}$",
+                                             "^(?:foo|ba[rz])(\\.[a-z]{1,2})?$",
+                                             "^\\s?[A-F0-9]{2,}$",
+                                             "^[-+]?\\d{1,3}(,\\d{3})*$",
+                                             "^\\W\\D\\S$",
+                                             "^[\\w.-]{1,4}$"};
+  const std::vector<std::string> samples = {"",     "a",         "abc",    "abcd", "ababe",  "cd",
+                                            "e",    "xy",        "xyyy",   "y",    "AB",     "A1",
+                                            "ab",   "12-ab_9",   "1-",     "abc",  "a\"c",   "a\nc",
+                                            "\"",   "\\\"",      "\"\"\"", "foo",  "bar.ab", "baz.",
+                                            "bat",  " AF",       "A",      "FF00", "+1,234", "-12",
+                                            "1,23", "!a ",       "#x!",    " 1x",  "a.-_",   "a b",
+                                            "\t0F", "1,234,567", "a\\c"};  // ASCII: std::regex
+                                                                           // works on bytes
   for (const auto& p : patterns) {
     Json schema = {{"type", "string"}, {"pattern", p}};
     auto g = grammar_of(schema.dump());
@@ -198,7 +210,8 @@ TEST(ConstrainSchemaPatterns, MatchTheWholeStringLikeARegex) {
     std::regex re(p, std::regex::ECMAScript);
     for (const auto& s : samples) {
       bool expected = std::regex_match(s, re);
-      EXPECT_EQ(accepts(*g, Json(s).dump()), expected) << "pattern " << p << " on " << Json(s).dump();
+      EXPECT_EQ(accepts(*g, Json(s).dump()), expected)
+          << "pattern " << p << " on " << Json(s).dump();
     }
   }
 }
@@ -297,12 +310,14 @@ TEST(ConstrainSchemaErrors, UnsupportedKeywordsNameKeywordAndPointer) {
        "schema at /properties/tags: 'uniqueItems' is not supported"},
       {R"({"not":{"type":"string"}})", "schema at /: 'not' is not supported"},
       {R"({"if":{"type":"string"},"then":{"maxLength":3}})", "schema at /: 'if' is not supported"},
-      {R"({"type":"object","patternProperties":{"^x":{}}})", "'patternProperties' is not supported"},
+      {R"({"type":"object","patternProperties":{"^x":{}}})",
+       "'patternProperties' is not supported"},
       {R"({"type":"object","propertyNames":{"maxLength":3}})", "'propertyNames' is not supported"},
       {R"({"type":"number","multipleOf":5})", "'multipleOf' is not supported"},
       {R"({"type":"object","minProperties":1})", "'minProperties' is not supported"},
       {R"({"type":"object","maxProperties":1})", "'maxProperties' is not supported"},
-      {R"({"type":"object","dependentRequired":{"a":["b"]}})", "'dependentRequired' is not supported"},
+      {R"({"type":"object","dependentRequired":{"a":["b"]}})",
+       "'dependentRequired' is not supported"},
       {R"({"type":"array","contains":{"type":"integer"}})", "'contains' is not supported"},
       {R"({"type":"object","unevaluatedProperties":false})", "'unevaluatedProperties' is not"},
       {R"({"$dynamicRef":"#node"})", "'$dynamicRef' is not supported"},
@@ -313,17 +328,20 @@ TEST(ConstrainSchemaErrors, UnsupportedKeywordsNameKeywordAndPointer) {
       {R"({"$ref":"#node"})", "only references inside the schema"},
       {R"({"$ref":"#/$defs/missing"})", "'#/$defs/missing' points to nothing"},
       {R"({"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})", "refers to itself"},
-      {R"({"type":"number","minimum":0.5})", "only integer-valued bounds are supported for numbers"},
+      {R"({"type":"number","minimum":0.5})",
+       "only integer-valued bounds are supported for numbers"},
       {R"({"type":"number","exclusiveMaximum":2.25})", "'exclusiveMaximum'"},
       {R"({"type":"integer","minimum":10,"maximum":5})", "no number lies between the bounds"},
       {R"({"oneOf":[{"type":"integer"},{"type":"number"}]})",
        "schema at /: 'oneOf' branches 0 and 1 may both match"},
       {R"({"oneOf":[{"type":"object","properties":{"a":{"type":"string"}}},
-                    {"type":"object","properties":{"b":{"type":"string"}}}]})", "'oneOf' branches"},
+                    {"type":"object","properties":{"b":{"type":"string"}}}]})",
+       "'oneOf' branches"},
       {R"({"allOf":[{"type":"string","pattern":"^a"},{"pattern":"b$"}]})",
        "schema at /allOf/1: 'pattern' differs between the schemas of an allOf"},
       {R"({"allOf":[{"type":"object","properties":{"a":{}},"additionalProperties":false},
-                    {"properties":{"b":{}}}]})", "property 'b' of another schema of the allOf"},
+                    {"properties":{"b":{}}}]})",
+       "property 'b' of another schema of the allOf"},
       {R"({"allOf":[{"type":"string"},{"type":"integer"}]})", "no type in common"},
       {"false", "schema at /: the schema 'false' allows nothing"},
       {R"({"type":"object","properties":{"a":false},"required":["a"]})",

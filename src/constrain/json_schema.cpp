@@ -13,12 +13,11 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace minnow::constrain {
 namespace {
@@ -45,11 +44,21 @@ std::string lit(std::string_view bytes) {
   std::string out = "\"";
   for (unsigned char c : bytes) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           out += "\\x" + hex(c, 2);
@@ -183,7 +192,8 @@ bool contains(const Ranges& r, uint32_t cp) {
 
 std::string class_char(uint32_t c) {
   if (c >= 0x20 && c < 0x7f) {
-    if (c == ']' || c == '\\' || c == '^' || c == '-' || c == '[') return std::string("\\") + char(c);
+    if (c == ']' || c == '\\' || c == '^' || c == '-' || c == '[')
+      return std::string("\\") + char(c);
     return std::string(1, char(c));
   }
   if (c < 0x80) return "\\x" + hex(c, 2);
@@ -399,19 +409,31 @@ class PatternCompiler {
     char c = re_[pos_++];
     auto one = [](uint32_t cp) { return Ranges{{cp, cp}}; };
     switch (c) {
-      case 'd': return kDigit;
-      case 'w': return kWord;
-      case 's': return kSpace;
+      case 'd':
+        return kDigit;
+      case 'w':
+        return kWord;
+      case 's':
+        return kSpace;
       // Negated shorthands: their ASCII members (\W in Python excludes every Unicode letter).
-      case 'D': return complement(kDigit, 0x7F);
-      case 'W': return complement(kWord, 0x7F);
-      case 'S': return complement(kSpace, 0x7F);
-      case 'n': return one('\n');
-      case 't': return one('\t');
-      case 'r': return one('\r');
-      case 'f': return one('\f');
-      case 'v': return one('\v');
-      case '0': return one(0);
+      case 'D':
+        return complement(kDigit, 0x7F);
+      case 'W':
+        return complement(kWord, 0x7F);
+      case 'S':
+        return complement(kSpace, 0x7F);
+      case 'n':
+        return one('\n');
+      case 't':
+        return one('\t');
+      case 'r':
+        return one('\r');
+      case 'f':
+        return one('\f');
+      case 'v':
+        return one('\v');
+      case '0':
+        return one(0);
       case 'b':
         if (in_class) return one('\b');
         return error("word boundaries are not supported");
@@ -519,9 +541,7 @@ std::string same_length_range(const std::string& a, const std::string& b) {
   }
   if (!b_nines) last_full = db - 1;
   if (first_full <= last_full) {
-    std::string tail = rest == 0   ? ""
-                       : rest == 1 ? "[0-9]"
-                                   : "[0-9]{" + std::to_string(rest) + "}";
+    std::string tail = rest == 0 ? "" : rest == 1 ? "[0-9]" : "[0-9]{" + std::to_string(rest) + "}";
     alts.push_back(seq({digits_class(first_full, last_full), tail}));
   }
   if (!b_nines) {
@@ -543,9 +563,10 @@ std::string uint_range(uint64_t lo, uint64_t hi) {
   int full_from = -1;  // a run of digit counts whose whole range is included
   auto flush = [&](int to) {
     if (full_from < 0) return;
-    std::string tail = to == full_from ? (to == 2 ? "[0-9]" : "[0-9]{" + std::to_string(to - 1) + "}")
-                                       : "[0-9]{" + std::to_string(full_from - 1) + "," +
-                                             std::to_string(to - 1) + "}";
+    std::string tail =
+        to == full_from
+            ? (to == 2 ? "[0-9]" : "[0-9]{" + std::to_string(to - 1) + "}")
+            : "[0-9]{" + std::to_string(full_from - 1) + "," + std::to_string(to - 1) + "}";
     alts.push_back("[1-9] " + tail);
     full_from = -1;
   };
@@ -593,7 +614,8 @@ std::vector<std::string> magnitude(Bound lower, std::optional<Bound> upper, bool
   if (hi_any >= 0 && lo_any <= uint64_t(hi_any)) {
     alts.push_back(seq({uint_range(lo_any, uint64_t(hi_any)), kFracAny}));
   }
-  if (lower.exclusive && (!upper || hi > lo)) alts.push_back(seq({lit(std::to_string(lo)), kFracNonzero}));
+  if (lower.exclusive && (!upper || hi > lo))
+    alts.push_back(seq({lit(std::to_string(lo)), kFracNonzero}));
   if (upper && !upper->exclusive && (lower.exclusive ? hi > lo : hi >= lo)) {
     alts.push_back(seq({lit(std::to_string(hi)), kFracZero}));
   }
@@ -622,29 +644,63 @@ std::string signed_range(std::optional<Bound> lo, std::optional<Bound> hi, bool 
 // ---------------------------------------------------------------------------------------------
 // Keywords
 
-const std::set<std::string, std::less<>> kAnnotations = {
-    "title", "description", "default", "examples", "example", "$schema", "$id", "id",
-    "$comment", "readOnly", "writeOnly", "deprecated", "discriminator", "contentEncoding",
-    "contentMediaType", "$anchor", "$vocabulary", "externalDocs", "xml", "$defs", "definitions"};
-const std::set<std::string, std::less<>> kSupported = {
-    "type", "enum", "const", "properties", "required", "additionalProperties", "items",
-    "prefixItems", "additionalItems", "minItems", "maxItems", "anyOf", "oneOf", "allOf", "$ref",
-    "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
-    "exclusiveMaximum", "nullable"};
+const std::set<std::string, std::less<>> kAnnotations = {"title",
+                                                         "description",
+                                                         "default",
+                                                         "examples",
+                                                         "example",
+                                                         "$schema",
+                                                         "$id",
+                                                         "id",
+                                                         "$comment",
+                                                         "readOnly",
+                                                         "writeOnly",
+                                                         "deprecated",
+                                                         "discriminator",
+                                                         "contentEncoding",
+                                                         "contentMediaType",
+                                                         "$anchor",
+                                                         "$vocabulary",
+                                                         "externalDocs",
+                                                         "xml",
+                                                         "$defs",
+                                                         "definitions"};
+const std::set<std::string, std::less<>> kSupported = {"type",
+                                                       "enum",
+                                                       "const",
+                                                       "properties",
+                                                       "required",
+                                                       "additionalProperties",
+                                                       "items",
+                                                       "prefixItems",
+                                                       "additionalItems",
+                                                       "minItems",
+                                                       "maxItems",
+                                                       "anyOf",
+                                                       "oneOf",
+                                                       "allOf",
+                                                       "$ref",
+                                                       "minLength",
+                                                       "maxLength",
+                                                       "pattern",
+                                                       "format",
+                                                       "minimum",
+                                                       "maximum",
+                                                       "exclusiveMinimum",
+                                                       "exclusiveMaximum",
+                                                       "nullable"};
 const std::set<std::string, std::less<>> kObjectKeys = {"properties", "required",
-                                                       "additionalProperties"};
+                                                        "additionalProperties"};
 const std::set<std::string, std::less<>> kArrayKeys = {"items", "prefixItems", "additionalItems",
-                                                      "minItems", "maxItems"};
+                                                       "minItems", "maxItems"};
 const std::set<std::string, std::less<>> kStringKeys = {"minLength", "maxLength", "pattern",
-                                                       "format"};
+                                                        "format"};
 const std::set<std::string, std::less<>> kNumberKeys = {"minimum", "maximum", "exclusiveMinimum",
-                                                       "exclusiveMaximum"};
+                                                        "exclusiveMaximum"};
 const std::set<std::string, std::less<>> kTypes = {"null",   "boolean", "object", "array",
-                                                  "number", "integer", "string"};
+                                                   "number", "integer", "string"};
 
-bool is_annotation(const std::string& k) {
-  return kAnnotations.count(k) || k.rfind("x-", 0) == 0;
-}
+bool is_annotation(const std::string& k) { return kAnnotations.count(k) || k.rfind("x-", 0) == 0; }
 
 // Keys that assert something (not annotations, not definitions).
 bool has_assertions(const Json& s, std::initializer_list<std::string_view> except = {}) {
@@ -714,10 +770,12 @@ const std::vector<Builtin>& builtins() {
       {"json-value",
        R"(json-object | json-array | json-string | json-number | "true" | "false" | "null")",
        {"json-object", "json-array", "json-string", "json-number"}},
-      {"json-object", R"("{" ws ( json-member ( "," ws json-member )* )? ws "}")",
+      {"json-object",
+       R"("{" ws ( json-member ( "," ws json-member )* )? ws "}")",
        {"ws", "json-member"}},
       {"json-member", R"(json-string ":" ws json-value)", {"json-string", "ws", "json-value"}},
-      {"json-array", R"("[" ws ( json-value ( "," ws json-value )* )? ws "]")",
+      {"json-array",
+       R"("[" ws ( json-value ( "," ws json-value )* )? ws "]")",
        {"ws", "json-value"}},
       {"fmt-date", R"([1-9] [0-9]{3} "-" fmt-month-day)", {"fmt-month-day"}},
       // Days by month; 29 February is left out (it needs a leap year).
@@ -729,7 +787,8 @@ const std::vector<Builtin>& builtins() {
        {}},
       {"fmt-date-time", R"(fmt-date "T" fmt-time)", {"fmt-date", "fmt-time"}},
       {"fmt-uuid",
-       R"([0-9a-f]{8} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{12})", {}},
+       R"([0-9a-f]{8} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{4} "-" [0-9a-f]{12})",
+       {}},
       {"fmt-email",
        R"([a-zA-Z0-9_%+-]{1,32} ( "." [a-zA-Z0-9_%+-]{1,32} ){0,3} "@" [a-zA-Z0-9] [a-zA-Z0-9-]{0,30} ( "." [a-zA-Z0-9] [a-zA-Z0-9-]{0,30} ){1,3})",
        {}},
@@ -740,8 +799,8 @@ const std::vector<Builtin>& builtins() {
 // ---------------------------------------------------------------------------------------------
 // The compiler
 
-#define SCHEMA_ASSIGN(lhs, expr)              \
-  auto lhs##_result = (expr);                 \
+#define SCHEMA_ASSIGN(lhs, expr)                        \
+  auto lhs##_result = (expr);                           \
   if (!lhs##_result.ok()) return lhs##_result.status(); \
   auto lhs = std::move(lhs##_result).value()
 
@@ -837,8 +896,8 @@ class Compiler {
     if (!ref.is_string()) return err(ptr, "'$ref' must be a string");
     std::string r = ref.get<std::string>();
     if (r != "#" && r.rfind("#/", 0) != 0) {
-      return err(ptr, "'$ref' '" + r +
-                          "' is not supported: only references inside the schema ('#/...')");
+      return err(
+          ptr, "'$ref' '" + r + "' is not supported: only references inside the schema ('#/...')");
     }
     // Percent-decoding (URI fragment), then the JSON pointer.
     std::string p;
@@ -879,12 +938,29 @@ class Compiler {
     if (!s.is_object()) return err(ptr, "a schema must be an object or a boolean");
     for (const auto& [k, v] : s.items()) {
       if (is_annotation(k) || kSupported.count(k)) continue;
-      static const std::set<std::string, std::less<>> kKnownUnsupported = {
-          "not", "if", "then", "else", "patternProperties", "propertyNames",
-          "dependentRequired", "dependentSchemas", "dependencies", "unevaluatedProperties",
-          "unevaluatedItems", "uniqueItems", "contains", "minContains", "maxContains",
-          "multipleOf", "minProperties", "maxProperties", "$dynamicRef", "$dynamicAnchor",
-          "$recursiveRef", "$recursiveAnchor", "contentSchema"};
+      static const std::set<std::string, std::less<>> kKnownUnsupported = {"not",
+                                                                           "if",
+                                                                           "then",
+                                                                           "else",
+                                                                           "patternProperties",
+                                                                           "propertyNames",
+                                                                           "dependentRequired",
+                                                                           "dependentSchemas",
+                                                                           "dependencies",
+                                                                           "unevaluatedProperties",
+                                                                           "unevaluatedItems",
+                                                                           "uniqueItems",
+                                                                           "contains",
+                                                                           "minContains",
+                                                                           "maxContains",
+                                                                           "multipleOf",
+                                                                           "minProperties",
+                                                                           "maxProperties",
+                                                                           "$dynamicRef",
+                                                                           "$dynamicAnchor",
+                                                                           "$recursiveRef",
+                                                                           "$recursiveAnchor",
+                                                                           "contentSchema"};
       if (kKnownUnsupported.count(k)) return err(ptr, "'" + k + "' is not supported");
       return err(ptr, "unknown keyword '" + k + "'");
     }
@@ -1072,7 +1148,8 @@ class Compiler {
       if (one) {
         for (size_t i = 0; i < resolved.size(); ++i) {
           for (size_t j = i + 1; j < resolved.size(); ++j) {
-            if (!disjoint(resolved[i], resolved[j], depth) || !disjoint(resolved[j], resolved[i], depth)) {
+            if (!disjoint(resolved[i], resolved[j], depth) ||
+                !disjoint(resolved[j], resolved[i], depth)) {
               return err(ptr, "'oneOf' branches " + std::to_string(i) + " and " +
                                   std::to_string(j) + " may both match a document (use anyOf, " +
                                   "or make them differ in type, const/enum or a required " +
@@ -1092,8 +1169,8 @@ class Compiler {
     std::set<std::string> types;
     if (s.contains("type")) {
       const Json& t = s["type"];
-      std::vector<Json> list = t.is_array() ? std::vector<Json>(t.begin(), t.end())
-                                            : std::vector<Json>{t};
+      std::vector<Json> list =
+          t.is_array() ? std::vector<Json>(t.begin(), t.end()) : std::vector<Json>{t};
       for (const auto& x : list) {
         if (!x.is_string() || !kTypes.count(x.get<std::string>())) {
           return err(ptr, "'type' " + x.dump() + " is not a JSON Schema type");
@@ -1119,8 +1196,8 @@ class Compiler {
       } else if (t == "boolean") {
         alts.push_back("( \"true\" | \"false\" )");
       } else {
-        Result<std::string> e = t == "object" ? compile_object(s, ptr, depth)
-                                : t == "array" ? compile_array(s, ptr, depth)
+        Result<std::string> e = t == "object"   ? compile_object(s, ptr, depth)
+                                : t == "array"  ? compile_array(s, ptr, depth)
                                 : t == "string" ? compile_string(s, ptr)
                                                 : compile_number(s, ptr, t == "integer");
         if (!e.ok()) return e;
@@ -1147,7 +1224,8 @@ class Compiler {
       values.assign(s["enum"].begin(), s["enum"].end());
     }
     if (s.contains("const")) {
-      if (s.contains("enum") && std::find(values.begin(), values.end(), s["const"]) == values.end()) {
+      if (s.contains("enum") &&
+          std::find(values.begin(), values.end(), s["const"]) == values.end()) {
         values.clear();
       } else {
         values = {s["const"]};
@@ -1198,12 +1276,14 @@ class Compiler {
       static const std::set<std::string, std::less<>> kFormats = {"date", "time", "date-time",
                                                                   "uuid", "email"};
       if (!kFormats.count(name)) return err(ptr, "format '" + name + "' is not supported");
-      if (has_len) return err(ptr, "'minLength'/'maxLength' together with 'format' is not supported");
+      if (has_len)
+        return err(ptr, "'minLength'/'maxLength' together with 'format' is not supported");
       return "\"\\\"\" " + builtin("fmt-" + name) + " \"\\\"\"";
     }
     if (s.contains("pattern")) {
       if (!s["pattern"].is_string()) return err(ptr, "'pattern' must be a string");
-      if (has_len) return err(ptr, "'minLength'/'maxLength' together with 'pattern' is not supported");
+      if (has_len)
+        return err(ptr, "'minLength'/'maxLength' together with 'pattern' is not supported");
       std::string where = "schema at " + (ptr.empty() ? std::string("/") : ptr);
       SCHEMA_ASSIGN(body, PatternCompiler(s["pattern"].get<std::string>(), where).run());
       return seq({"\"\\\"\"", body, "\"\\\"\""});
@@ -1247,8 +1327,8 @@ class Compiler {
     // Past 15 digits every number the grammar writes is inside the bound anyway.
     double lim = double(kMaxInt);
     if ((lower && x >= lim) || (!lower && x <= -lim)) {
-      return err(ptr, std::string("'") + (excl ? ekey : key) +
-                          "' beyond 15 digits is not supported");
+      return err(ptr,
+                 std::string("'") + (excl ? ekey : key) + "' beyond 15 digits is not supported");
     }
     if (std::fabs(x) > lim) {
       x = lower ? -lim : lim;
@@ -1274,7 +1354,8 @@ class Compiler {
     const Json* items = s.contains("items") ? &s["items"] : nullptr;
     if (s.contains("prefixItems")) {
       if (!s["prefixItems"].is_array()) return err(ptr, "'prefixItems' must be an array");
-      if (items && items->is_array()) return err(ptr, "'items' must be a schema beside 'prefixItems'");
+      if (items && items->is_array())
+        return err(ptr, "'items' must be a schema beside 'prefixItems'");
       if (s.contains("additionalItems")) {
         return err(ptr, "'additionalItems' beside 'prefixItems' is not supported (use 'items')");
       }
@@ -1290,7 +1371,8 @@ class Compiler {
       rest = s.contains("additionalItems") ? &s["additionalItems"] : &kTrue;
       rest_ptr = ptr + "/additionalItems";
     } else {
-      if (s.contains("additionalItems")) return err(ptr, "'additionalItems' needs an array 'items'");
+      if (s.contains("additionalItems"))
+        return err(ptr, "'additionalItems' needs an array 'items'");
       rest = items ? items : &kTrue;
       rest_ptr = ptr + "/items";
     }
@@ -1382,9 +1464,9 @@ class Compiler {
       Ranges taken = {{0, 0x1F}, {'"', '"'}, {'\\', '\\'}, {0xD800, 0xDFFF}};
       for (const auto& [cp, child] : node.next) taken.push_back({cp, cp});
       if (left > 0) {
-        alts.push_back(seq({gbnf_class(complement(taken)),
-                            left > 1 ? "json-key-char{0," + std::to_string(left - 1) + "}" : "",
-                            close}));
+        alts.push_back(
+            seq({gbnf_class(complement(taken)),
+                 left > 1 ? "json-key-char{0," + std::to_string(left - 1) + "}" : "", close}));
       }
       for (const auto& [cp, child] : node.next) {
         std::string c;
@@ -1499,8 +1581,8 @@ class Compiler {
 
   // The kinds of value a schema may accept (semantically); "number" covers integers.
   std::set<std::string> accepted_types(const Json& s, int depth) {
-    static const std::set<std::string> kAll = {"null", "boolean", "object", "array", "number",
-                                               "string"};
+    static const std::set<std::string> kAll = {"null",  "boolean", "object",
+                                               "array", "number",  "string"};
     if (depth > kMaxSchemaDepth || !s.is_object()) return kAll;
     std::set<std::string> out;
     if (s.contains("const")) return {json_type_of(s["const"])};

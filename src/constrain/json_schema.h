@@ -33,11 +33,11 @@
 
 namespace minnow::constrain {
 
-inline constexpr size_t kMaxSchemaBytes = 1 << 20;        // schema JSON text
-inline constexpr int kMaxSchemaDepth = 64;                // nested subschemas (and allOf merges)
+inline constexpr size_t kMaxSchemaBytes = 1 << 20;         // schema JSON text
+inline constexpr int kMaxSchemaDepth = 64;                 // nested subschemas (and allOf merges)
 inline constexpr size_t kMaxSchemaGrammarBytes = 1 << 20;  // generated GBNF
-inline constexpr size_t kMaxSchemaRules = 10000;          // generated rules
-inline constexpr long long kMaxSchemaRepeat = 4096;       // minLength/maxLength/minItems/...
+inline constexpr size_t kMaxSchemaRules = 10000;           // generated rules
+inline constexpr long long kMaxSchemaRepeat = 4096;        // minLength/maxLength/minItems/...
 
 // GBNF (root rule `root`) for the JSON documents `schema_json` allows; see above for what is
 // supported and what the grammar leaves out.
