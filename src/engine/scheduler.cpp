@@ -117,11 +117,20 @@ Result<GenerateResult> Scheduler::generate(std::span<const int32_t> prompt,
 
   // Deliver the worker's events here, on the caller's thread.
   bool listening = true, timed_out = false;
+  auto next_probe = Generation::Clock::now() + std::chrono::milliseconds(100);
   const bool has_deadline = options.timeout_s > 0;
   const auto deadline =
       req->t0 + std::chrono::duration_cast<Generation::Clock::duration>(
                     std::chrono::duration<double>(has_deadline ? options.timeout_s : 0));
   while (true) {
+    // Events may come faster than every 100 ms: look at the client between them too.
+    if (listening && options.alive && Generation::Clock::now() >= next_probe) {
+      next_probe = Generation::Clock::now() + std::chrono::milliseconds(100);
+      if (!options.alive()) {
+        listening = false;
+        if (!req->abandoned.exchange(true)) wake_.notify_one();
+      }
+    }
     Request::Event ev;
     {
       std::unique_lock<std::mutex> lk(req->mu);
