@@ -127,17 +127,29 @@ class Vocab {
   // The trie in preorder, one packed node per entry so that the masking walk streams through
   // memory. Node 0 is the root (no byte). subtree_end is one past the last node of the node's
   // subtree; token the first token spelled by the path to the node (or -1), further tokens
-  // with the same bytes in same_bytes_next.
+  // with the same bytes in same_bytes_next. plain_height: when every byte of the subtree is
+  // "plain" (is_plain_byte: printable ASCII but '"' and '\\'), the subtree's height counting
+  // the node (capped at 255); 0 otherwise. Inside a JSON string the masking walk then allows a
+  // whole subtree at once instead of walking it byte by byte.
+  // Tokens are also numbered by rank, their order in the preorder walk (duplicates of the same
+  // bytes side by side): node i's own tokens are the ranks [first_rank, next node's
+  // first_rank) and its subtree's tokens [first_rank, first_rank of subtree_end), so masking
+  // sets ranges of bits. nodes.back() is a sentinel holding the number of ranked tokens.
   struct TrieNode {
     uint32_t subtree_end;
     int32_t token;
+    uint32_t first_rank;
     uint16_t depth;
     uint8_t byte;
+    uint8_t plain_height;
   };
+  static bool is_plain_byte(uint8_t b) { return b >= 0x20 && b < 0x7F && b != '"' && b != '\\'; }
   struct Trie {
     std::vector<TrieNode> nodes;
     std::vector<int32_t> same_bytes_next;  // (n_tokens) next token with the same bytes, or -1
     std::vector<uint32_t> child_of_root;   // (256) node of each first byte, 0 if none
+    std::vector<int32_t> rank_to_id;       // (n_ranked) token of each rank
+    std::vector<int32_t> unranked;         // tokens not in the trie (no bytes, EOG)
   };
   const Trie& trie() const { return trie_; }
   size_t max_piece_bytes() const { return max_piece_; }
@@ -196,7 +208,8 @@ class GrammarConstraint : public sampling::Constraint {
   bool at_start_ = true;
   Status status_;
   std::vector<uint32_t> walk_states_;  // (max depth + 1) the trie walk's state per depth
-  std::vector<uint64_t> allowed_bits_;  // (n_tokens / 64) scratch of mask()
+  std::vector<uint64_t> allowed_bits_;  // (n_ranked / 64) scratch of mask(), by trie rank
+  std::vector<std::pair<int32_t, float>> kept_;  // scratch of mask(): allowed ids and logits
   int64_t n_masks_ = 0;
   double mask_ms_total_ = 0;
 };

@@ -24,7 +24,7 @@ Result<std::unique_ptr<GrammarConstraint>> GrammarConstraint::create(
     return Status::error("constraint: the grammar's start rule matches nothing");
   }
   c->walk_states_.assign(c->vocab_->max_piece_bytes() + 1, Matcher::kDead);
-  c->allowed_bits_.assign((size_t(c->vocab_->n_tokens()) + 63) / 64, 0);
+  c->allowed_bits_.assign((c->vocab_->trie().rank_to_id.size() + 63) / 64, 0);
   return c;
 }
 
@@ -74,18 +74,34 @@ void GrammarConstraint::accept(int32_t token) {
 }
 
 // Walks the vocabulary's trie together with the DFA: a node whose byte kills every stack ends
-// its whole subtree; the tokens at surviving nodes are allowed.
+// its whole subtree; the tokens at surviving nodes are allowed. The allowed set is kept as bits
+// by trie rank (so a subtree is a range of bits), then written into the logits from whichever
+// side is smaller: the allowed tokens (saved, everything set to -inf, restored) or the others.
 void GrammarConstraint::mask(std::span<float> logits) {
   const auto t0 = std::chrono::steady_clock::now();
+  const Vocab::Trie& trie = vocab_->trie();
+  const size_t n_ranked = trie.rank_to_id.size();
+  uint64_t* bits = allowed_bits_.data();
   std::fill(allowed_bits_.begin(), allowed_bits_.end(), 0);
-  auto allow = [&](int32_t id) { allowed_bits_[size_t(id) >> 6] |= uint64_t(1) << (id & 63); };
-  if (status_.ok()) {
-    if (matcher_->accepting(state_)) {
-      for (int32_t id : vocab_->eog()) allow(id);
+  // Sets the bits [lo, hi).
+  auto allow_ranks = [bits](uint32_t lo, uint32_t hi) {
+    if (lo >= hi) return;
+    const uint32_t wlo = lo >> 6, whi = (hi - 1) >> 6;
+    const uint64_t first = ~uint64_t(0) << (lo & 63);
+    const uint64_t last = ~uint64_t(0) >> (63 - ((hi - 1) & 63));
+    if (wlo == whi) {
+      bits[wlo] |= first & last;
+      return;
     }
-    const Vocab::TrieNode* nodes = vocab_->trie().nodes.data();
-    const int32_t* same = vocab_->trie().same_bytes_next.data();
-    const size_t n_nodes = vocab_->trie().nodes.size();
+    bits[wlo] |= first;
+    for (uint32_t w = wlo + 1; w < whi; ++w) bits[w] = ~uint64_t(0);
+    bits[whi] |= last;
+  };
+  bool eog_allowed = false;
+  if (status_.ok()) {
+    eog_allowed = matcher_->accepting(state_);
+    const Vocab::TrieNode* nodes = trie.nodes.data();
+    const size_t n_nodes = trie.nodes.size() - 1;  // without the sentinel
     const bool strip = at_start_ && vocab_->strip_first_space();
     uint32_t* st = walk_states_.data();
     st[0] = state_;
@@ -97,6 +113,14 @@ void GrammarConstraint::mask(std::span<float> logits) {
     for (size_t i = 1; i < n_nodes;) {
       const Vocab::TrieNode& node = nodes[i];
       const uint32_t parent = node.depth == last_depth + 1 ? last : st[node.depth - 1];
+      // A subtree of plain bytes no longer than the plain run ahead: all of it is allowed.
+      if (node.plain_height != 0 && !(strip && node.depth == 1) &&
+          node.plain_height <= m.plain_run(parent)) {
+        allow_ranks(node.first_rank, nodes[node.subtree_end].first_rank);
+        i = node.subtree_end;
+        last_depth = 0xFFFF;  // the next node is not this one's child
+        continue;
+      }
       uint32_t ns;
       if (strip && node.depth == 1 && node.byte == ' ') {
         ns = state_;  // the leading space the decoder drops
@@ -105,32 +129,53 @@ void GrammarConstraint::mask(std::span<float> logits) {
       }
       if (ns == Matcher::kDead) {
         i = node.subtree_end;
-        last_depth = 0xFFFF;  // the next node is not this one's child
+        last_depth = 0xFFFF;
         continue;
       }
       st[node.depth] = ns;
       last = ns;
       last_depth = node.depth;
-      for (int32_t id = node.token; id >= 0; id = same[id]) allow(id);
+      allow_ranks(node.first_rank, nodes[i + 1].first_rank);
       ++i;
     }
     if (!m.status().ok()) status_ = m.status();
   }
   const size_t n = std::min(logits.size(), size_t(vocab_->n_tokens()));
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-  for (size_t w = 0; w * 64 < n; ++w) {
-    const uint64_t bits = allowed_bits_[w];
-    if (bits == ~uint64_t(0)) continue;
-    const size_t end = std::min(n, w * 64 + 64);
-    if (bits == 0) {  // the common case away from strings: a vectorised fill
-      std::fill(logits.begin() + long(w * 64), logits.begin() + long(end), kNegInf);
-      continue;
+  size_t n_allowed = 0;
+  for (uint64_t w : allowed_bits_) n_allowed += size_t(__builtin_popcountll(w));
+  const int32_t* rank_to_id = trie.rank_to_id.data();
+  if (n_allowed * 2 < n_ranked) {
+    kept_.clear();
+    for (size_t w = 0; w < allowed_bits_.size(); ++w) {
+      for (uint64_t b = bits[w]; b; b &= b - 1) {
+        const int32_t id = rank_to_id[w * 64 + size_t(__builtin_ctzll(b))];
+        if (size_t(id) < n) kept_.emplace_back(id, logits[size_t(id)]);
+      }
     }
-    for (size_t i = w * 64; i < end; ++i) {
-      if (!((bits >> (i & 63)) & 1)) logits[i] = kNegInf;
+    if (eog_allowed) {
+      for (int32_t id : vocab_->eog()) {
+        if (size_t(id) < n) kept_.emplace_back(id, logits[size_t(id)]);
+      }
     }
+    std::fill(logits.begin(), logits.end(), kNegInf);
+    for (const auto& [id, logit] : kept_) logits[size_t(id)] = logit;
+  } else {
+    for (size_t w = 0; w < allowed_bits_.size(); ++w) {
+      uint64_t b = ~bits[w];
+      if (w + 1 == allowed_bits_.size() && (n_ranked & 63)) {
+        b &= ~uint64_t(0) >> (64 - (n_ranked & 63));  // no ranks past the last
+      }
+      for (; b; b &= b - 1) {
+        const int32_t id = rank_to_id[w * 64 + size_t(__builtin_ctzll(b))];
+        if (size_t(id) < n) logits[size_t(id)] = kNegInf;
+      }
+    }
+    for (int32_t id : trie.unranked) {
+      if (size_t(id) < n && !(eog_allowed && vocab_->is_eog(id))) logits[size_t(id)] = kNegInf;
+    }
+    for (size_t i = n; i < logits.size(); ++i) logits[i] = kNegInf;
   }
-  for (size_t i = n; i < logits.size(); ++i) logits[i] = kNegInf;
   ++n_masks_;
   mask_ms_total_ +=
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

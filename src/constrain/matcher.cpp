@@ -18,6 +18,7 @@ Matcher::Matcher(const Grammar& g) : g_(g) {
   nodes_.push_back({0, 0});
   states_.emplace_back();  // kDead
   rows_.assign(256, int32_t(kDead));
+  plain_run_.assign(1, 0);
   std::vector<uint32_t> none;
   key_.clear();
   state_ids_.emplace(std::string(), kDead);
@@ -94,6 +95,7 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
   stack_pool_.insert(stack_pool_.end(), stacks.begin(), stacks.end());
   states_.push_back(std::move(st));
   rows_.resize(rows_.size() + 256, -1);
+  plain_run_.push_back(kPlainUnknown);
   return it->second;
 }
 
@@ -163,6 +165,49 @@ uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
   return r;
 }
 
+// The state every plain byte leads to from `s`, or kDead when one dies or two differ.
+uint32_t Matcher::uniform_plain_next(uint32_t s) {
+  const uint32_t t = next(s, ' ');
+  if (t == kDead) return kDead;
+  for (int b = 0x21; b < 0x7F; ++b) {
+    if (Vocab::is_plain_byte(uint8_t(b)) && next(s, uint8_t(b)) != t) return kDead;
+  }
+  return t;
+}
+
+// Follows the chain s -> uniform_plain_next(s) -> ... until a state whose run is known, a dead
+// end, a self-loop (a run without end) or the cap, then fills the chain's runs back to front.
+// Anything longer than the cap, or a longer cycle, ends up underestimated: always safe.
+uint8_t Matcher::compute_plain_run(uint32_t s) {
+  chain_.clear();
+  uint32_t cur = s;
+  int tail = 0;
+  while (true) {
+    if (plain_run_[cur] != kPlainUnknown) {
+      tail = plain_run_[cur];
+      break;
+    }
+    if (chain_.size() >= kMaxPlainRun) break;
+    const uint32_t t = uniform_plain_next(cur);
+    if (t == kDead) {
+      plain_run_[cur] = 0;
+      break;
+    }
+    if (t == cur) {
+      plain_run_[cur] = kMaxPlainRun;
+      tail = kMaxPlainRun;
+      break;
+    }
+    chain_.push_back(cur);
+    cur = t;
+  }
+  for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
+    tail = std::min<int>(tail + 1, kMaxPlainRun);
+    plain_run_[*it] = uint8_t(tail);
+  }
+  return plain_run_[s] == kPlainUnknown ? 0 : plain_run_[s];
+}
+
 uint32_t Matcher::compact_if_large(uint32_t keep) {
   if (nodes_.size() <= kMaxCachedNodes && states_.size() <= kMaxCachedStates) return keep;
   std::vector<Node> old_nodes = std::move(nodes_);
@@ -178,6 +223,7 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
   states_.clear();
   states_.emplace_back();
   rows_.assign(256, int32_t(kDead));
+  plain_run_.assign(1, 0);
   stack_pool_.clear();
   state_ids_.clear();
   state_ids_.emplace(std::string(), kDead);

@@ -31,6 +31,14 @@ class Matcher {
     return v >= 0 ? uint32_t(v) : compute_next(s, b);
   }
   bool accepting(uint32_t s) const { return states_[s].accepting; }
+  // How many plain bytes (Vocab::is_plain_byte), whichever they are, can be read in a row from
+  // `s` without dying, as far as the matcher can tell cheaply: each step must take every plain
+  // byte to one same state (as inside a JSON string). A lower bound, capped at kMaxPlainRun.
+  static constexpr uint8_t kMaxPlainRun = 64;
+  uint8_t plain_run(uint32_t s) {
+    const uint8_t r = plain_run_[s];
+    return r != kPlainUnknown ? r : compute_plain_run(s);
+  }
   // Only the empty stack is left: no byte can follow.
   bool finished(uint32_t s) const { return states_[s].finished; }
   // OK unless a state outgrew kMaxStacks; next() then returns kDead.
@@ -56,7 +64,10 @@ class Matcher {
     bool finished = false;
   };
 
+  static constexpr uint8_t kPlainUnknown = 0xFF;
   uint32_t compute_next(uint32_t s, uint8_t b);
+  uint8_t compute_plain_run(uint32_t s);
+  uint32_t uniform_plain_next(uint32_t s);
   uint32_t node(uint32_t pos, uint32_t parent);
   void expand(uint32_t pos, uint32_t parent);
   uint32_t advance(uint32_t s, uint32_t cp);
@@ -71,6 +82,8 @@ class Matcher {
   // Cached transitions: (n_states, 256) next states, -1 = not computed yet. One flat array so
   // that a byte costs one load: the masking walk is a chain of these lookups.
   std::vector<int32_t> rows_;
+  std::vector<uint8_t> plain_run_;  // (n_states) kPlainUnknown until asked
+  std::vector<uint32_t> chain_;     // scratch of compute_plain_run
   std::vector<uint32_t> stack_pool_;
   std::unordered_map<std::string, uint32_t> state_ids_;
   uint32_t start_ = kDead;

@@ -55,7 +55,7 @@ void Vocab::build() {
   t.same_bytes_next.assign(n, -1);
   t.child_of_root.assign(256, 0);
   auto add_node = [&](uint8_t byte, uint16_t depth) {
-    t.nodes.push_back({0, -1, depth, byte});
+    t.nodes.push_back({0, -1, 0, depth, byte, 0});
     return uint32_t(t.nodes.size() - 1);
   };
   add_node(0, 0);
@@ -93,6 +93,36 @@ void Vocab::build() {
     t.nodes[path.back()].subtree_end = uint32_t(t.nodes.size());
     path.pop_back();
   }
+  // Ranks in preorder, then the sentinel.
+  const uint32_t n_real = uint32_t(t.nodes.size());
+  for (uint32_t i = 0; i < n_real; ++i) {
+    t.nodes[i].first_rank = uint32_t(t.rank_to_id.size());
+    for (int32_t id = t.nodes[i].token; id >= 0; id = t.same_bytes_next[size_t(id)]) {
+      t.rank_to_id.push_back(id);
+    }
+  }
+  std::vector<uint8_t> ranked(n, 0);
+  for (int32_t id : t.rank_to_id) ranked[size_t(id)] = 1;
+  for (size_t i = 0; i < n; ++i) {
+    if (!ranked[i]) t.unranked.push_back(int32_t(i));
+  }
+  // plain_height bottom up: children follow their parent in preorder, so a reverse pass sees
+  // every child before its parent; each node folds its height into its parent's.
+  std::vector<uint8_t> all_plain(t.nodes.size(), 1);
+  std::vector<uint16_t> height(t.nodes.size(), 1);
+  std::vector<uint32_t> parent(t.nodes.size(), 0);
+  for (uint32_t i = 0; i < t.nodes.size(); ++i) {
+    for (uint32_t c = i + 1; c < t.nodes[i].subtree_end; c = t.nodes[c].subtree_end) parent[c] = i;
+  }
+  for (size_t i = t.nodes.size(); i-- > 1;) {
+    TrieNode& n = t.nodes[i];
+    if (!is_plain_byte(n.byte)) all_plain[i] = 0;
+    n.plain_height = all_plain[i] ? uint8_t(std::min<uint16_t>(height[i], 255)) : 0;
+    const uint32_t p = parent[i];
+    all_plain[p] &= all_plain[i];
+    height[p] = std::max<uint16_t>(height[p], uint16_t(std::min<int>(height[i] + 1, 60000)));
+  }
+  t.nodes.push_back({n_real, -1, uint32_t(t.rank_to_id.size()), 0, 0, 0});  // the sentinel
 }
 
 }  // namespace minnow::constrain
