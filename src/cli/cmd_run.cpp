@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -298,6 +299,34 @@ void chat(const model::Model& m, engine::Session& session, RunArgs& a,
   }
 }
 
+// A store model's Modelfile settings (PARAMETER, SYSTEM) for what the command line left unset.
+void apply_model_defaults(RunArgs& a, const CLI::App& cmd) {
+  auto r = store::resolve_model(a.model);
+  if (!r.ok()) return;  // load_model reports it
+  auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+  const std::map<std::string, const char*> flags = {
+      {"temperature", "--temperature"}, {"top_k", "--top-k"},
+      {"top_p", "--top-p"},             {"min_p", "--min-p"},
+      {"typical_p", "--typical-p"},     {"repeat_penalty", "--repeat-penalty"},
+      {"repeat_last_n", "--repeat-last-n"}, {"seed", "--seed"},
+      {"num_predict", "--num-predict"}, {"stop", "--stop"},
+      {"num_ctx", "--ctx"},             {"num_thread", "--threads"}};
+  for (const auto& [name, values] : r->parameters) {
+    auto flag = flags.find(name);
+    if (values.empty() || (flag != flags.end() && given(flag->second))) continue;
+    if (name == "num_ctx") {
+      a.ctx = std::stoi(values.back());
+    } else if (name == "num_thread") {
+      a.threads = std::stoi(values.back());
+    } else if (name == "seed") {
+      a.seed = std::stoll(values.back());  // -1: random, as on the command line
+    } else {
+      for (const auto& v : values) set_parameter(a, name, v);
+    }
+  }
+  if (!given("--system") && !r->system.empty()) a.system = r->system;
+}
+
 void run(RunArgs& a) {
   if (a.seed >= 0) a.gen.sampling.seed = static_cast<uint64_t>(a.seed);
   auto m = load_model(a.model);
@@ -387,7 +416,10 @@ void register_run(CLI::App& app) {
   cmd->add_option("--regex", a->regex, "Constrain the output to match a regular expression");
   cmd->add_option("--choice", a->choices, "Constrain the output to one of these strings (a,b,c)")
       ->delimiter(',');
-  cmd->callback([a] { run(*a); });
+  cmd->callback([a, cmd] {
+    apply_model_defaults(*a, *cmd);
+    run(*a);
+  });
 }
 
 }  // namespace minnow::cli

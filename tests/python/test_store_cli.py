@@ -240,3 +240,29 @@ def test_known_models_are_registered_by_hard_link(tmp_path, run_minnow):
 def test_ps_without_a_server(store):
     p = store("ps", extra_env={"MINNOW_HOST": "127.0.0.1:9"})  # discard port: nobody listens
     fails(p, "could not reach minnow serve at http://127.0.0.1:9", "MINNOW_HOST")
+
+
+def test_run_applies_the_modelfile_defaults(tmp_path, run_minnow):
+    """PARAMETER and SYSTEM of a store model are `minnow run`'s defaults; flags override them."""
+    smol = MODELS[0]
+    if not (model_cache() / smol.file).is_file():
+        pytest.skip(f"{smol.file} is not in the model cache; run scripts/quickstart.sh")
+    env = {"MINNOW_MODELS": str(tmp_path / "models")}
+    (tmp_path / "Modelfile").write_text(
+        f"FROM {smol.name}\nPARAMETER num_predict 6\nPARAMETER temperature 0\n"
+        "SYSTEM Always answer in French.\n")
+    assert run_minnow("create", "french", "-f", str(tmp_path / "Modelfile"), env=env).returncode == 0
+
+    def answer(*args):
+        p = run_minnow("run", *args, env=env)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+    by_name = answer("french", "Say hello.")
+    by_flags = answer(smol.name, "Say hello.", "-n", "6", "--temperature", "0",
+                      "--system", "Always answer in French.")
+    assert by_name == by_flags and by_name.strip()
+    longer = answer("french", "Say hello.", "-n", "12")
+    assert longer != by_name and longer.startswith(by_name.rstrip())
+    english = answer("french", "Say hello.", "--system", "Answer in English.")
+    assert english == answer(smol.name, "Say hello.", "-n", "6", "--temperature", "0",
+                             "--system", "Answer in English.")
