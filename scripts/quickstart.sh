@@ -13,6 +13,8 @@ step "fetching models into ${MINNOW_CACHE:-$HOME/.cache/minnow/models}"
 ensure_models
 step "building Release: build/minnow"
 build_release minnow
+step "the model store (${MINNOW_MODELS:-$HOME/.minnow/models}): the cache's models, hard-linked"
+build/minnow list
 step "build/minnow inspect smollm2:135m"
 build/minnow inspect smollm2:135m
 step "build/minnow run smollm2:135m (greedy, 64 tokens at most, with timings)"
