@@ -31,6 +31,7 @@ struct BenchArgs {
   int reps = 5;
   int threads = 0;
   int batch = 512;
+  int parallel = 1;  // > 1: also tg<n> with this many sequences decoding in one batch
   bool json = false;
 };
 
@@ -118,10 +119,44 @@ void run_bench(const BenchArgs& a) {
   double ttft_ms = 0;
   for (double t : ttft) ttft_ms += t / ttft.size();
 
+  // Continuous batching's decode step: `parallel` sequences, one token each per forward pass
+  // over a paged pool (what `minnow serve` runs); aggregate tokens/s.
+  Series tgp{"tg" + std::to_string(a.n_gen) + "x" + std::to_string(a.parallel), 0, a.n_gen, {}};
+  if (a.parallel > 1 && a.n_gen > 0) {
+    const int per_seq = (a.n_gen + 1 + model::kSlotAlign - 1) / model::kSlotAlign;
+    model::ContextOptions po;
+    po.paged = true;
+    po.n_seq = a.parallel;
+    po.n_batch = std::max(a.batch, a.parallel);
+    po.n_ctx_seq = per_seq * model::kSlotAlign;
+    po.n_ctx = a.parallel * po.n_ctx_seq;
+    auto pctx = model::Context::create(*m, pool, po);
+    if (!pctx) throw std::runtime_error(pctx.error());
+    std::vector<std::vector<int32_t>> blocks(a.parallel);
+    for (int s = 0; s < a.parallel; ++s) {
+      for (int b = 0; b < per_seq; ++b) blocks[s].push_back(s * per_seq + b);
+    }
+    const size_t n_vocab = size_t(m->config().n_vocab);
+    for (int r = 0; r < a.reps + 1; ++r) {  // the first round warms up
+      std::vector<int32_t> tok(a.parallel);
+      for (int s = 0; s < a.parallel; ++s) tok[s] = prompt[s % prompt.size()];
+      std::vector<model::SeqInput> in(a.parallel);
+      const auto t0 = Clock::now();
+      for (int i = 0; i < a.n_gen; ++i) {
+        for (int s = 0; s < a.parallel; ++s) in[s] = {std::span(&tok[s], 1), i, blocks[s], true};
+        auto l = (*pctx)->eval_batch(in);
+        if (!l) throw std::runtime_error(l.error());
+        for (int s = 0; s < a.parallel; ++s) tok[s] = argmax(l->subspan(s * n_vocab, n_vocab));
+      }
+      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (r > 0) tgp.ts.push_back(double(a.n_gen) * a.parallel / secs);
+    }
+  }
+
   const std::string target(kernel_target_name(kernels::matmul_target()));
   if (a.json) {
     nlohmann::ordered_json results = nlohmann::ordered_json::array();
-    for (const Series* s : {&pp, &tg}) {
+    for (const Series* s : {&pp, &tg, &tgp}) {
       if (s->ts.empty()) continue;
       results.push_back({{"test", s->test},
                          {"n_prompt", s->n_prompt},
@@ -149,7 +184,7 @@ void run_bench(const BenchArgs& a) {
               std::string(10, '-').c_str(), std::string(8, '-').c_str(),
               std::string(8, '-').c_str(), std::string(7, '-').c_str(), std::string(8, '-').c_str(),
               std::string(16, '-').c_str());
-  for (const Series* s : {&pp, &tg}) {
+  for (const Series* s : {&pp, &tg, &tgp}) {
     if (s->ts.empty()) continue;
     std::printf("| %-24s | %6.1f MiB | %6.1f M | %-8s | %7d | %8s | %7.2f ± %6.2f |\n",
                 a.model.c_str(), m->file().file_size() / 1048576.0, m->n_params() / 1e6,
@@ -171,6 +206,9 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-r,--repetitions", a->reps, "Repetitions")->capture_default_str();
   cmd->add_option("-t,--threads", a->threads, "Threads (0 = one per core)")->capture_default_str();
   cmd->add_option("-b,--batch", a->batch, "Prefill batch size")->capture_default_str();
+  cmd->add_option("-P,--parallel", a->parallel,
+                  "Also decode this many sequences together (tg<n>x<P>: aggregate tokens/s)")
+      ->capture_default_str();
   cmd->add_flag("--json", a->json, "JSON output");
   cmd->callback([a] { run_bench(*a); });
 }
