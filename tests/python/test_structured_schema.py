@@ -34,10 +34,11 @@ CASES = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN.glob("*.json")
 # Enough for every output to complete: the schemas bound their strings and arrays; a cut-off
 # output would not parse and fails the test.
 NUM_PREDICT = 600
-# Temperatures and seeds: each schema runs greedily on both models, and once more sampled, the
-# temperature and seed rotating over the schemas so that every (temperature, seed) pair is used
-# on both models without running every schema at every one.
-SAMPLED = [(0.7, 1), (1.2, 2), (0.7, 3), (1.2, 4), (0.7, 5), (1.2, 6)]
+# Each schema runs once on each model, the temperature (0, 0.7, 1.2) and the seed rotating over
+# the schemas, so every temperature is used with several seeds on both models within the time
+# CI allows. A golden file may restrict this: "generate": false (never), "greedy" (T=0 only),
+# "greedy_on" / "skip_on": {model: why} for one model.
+TEMPERATURES = [0, 0.7, 1.2]
 
 
 def to_jsonschema(schema):
@@ -122,12 +123,13 @@ def generate(minnow_bin, tmp_path):
     if reason:
         pytest.skip(reason)
 
-    def run(entry, schema, prompt, temperature, seed, num_predict=NUM_PREDICT):
+    def run(entry, schema, prompt, temperature, seed, num_predict=NUM_PREDICT, extra=()):
         model_path(entry)
         path = tmp_path / "schema.json"
         path.write_text(json.dumps(schema))
         args = [str(minnow_bin), "run", entry.name, prompt, "--format", f"@{path}",
-                "--temperature", str(temperature), "--seed", str(seed), "-n", str(num_predict)]
+                "--temperature", str(temperature), "--seed", str(seed), "-n", str(num_predict),
+                *extra]
         p = subprocess.run(args, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, f"{' '.join(args)} failed ({p.returncode}):\n{p.stderr}"
         return p.stdout
@@ -148,25 +150,29 @@ def check_output(name, schema, text, where):
 GENERATED = [n for n, c in CASES.items() if c.get("generate", True) is not False]
 
 
-def runs_for(index: int, case: dict):
-    """(temperature, seed) pairs of one schema: greedy, then one sampled pair in rotation
-    (schemas whose values are unbounded run greedily only)."""
-    if case.get("generate") == "greedy":
-        return [(0, 0)]
-    return [(0, 0), SAMPLED[index % len(SAMPLED)]]
+def run_for(index: int, case: dict, entry) -> tuple[float, int]:
+    """(temperature, seed) of one schema's run on one model."""
+    why = case.get("skip_on", {}).get(entry.name)
+    if why:
+        pytest.skip(why)
+    if case.get("generate") == "greedy" or entry.name in case.get("greedy_on", {}):
+        return 0, index
+    # The two models take different temperatures for the same schema.
+    shift = 0 if entry is SMOL else 1
+    return TEMPERATURES[(index + shift) % len(TEMPERATURES)], index
 
 
 @pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
 @pytest.mark.parametrize("name", GENERATED)
 def test_generation_validates(generate, entry, name):
     case = CASES[name]
-    for temperature, seed in runs_for(GENERATED.index(name), case):
-        text = generate(entry, case["schema"], case["prompt"], temperature, seed)
-        check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
+    temperature, seed = run_for(GENERATED.index(name), case, entry)
+    text = generate(entry, case["schema"], case["prompt"], temperature, seed)
+    check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
 
 
-# Several seeds at every temperature on a few schemas of different shapes.
-SEEDED = ["tool_call_args", "ref_recursive_tree", "anyof_objects", "string_escapes_unicode"]
+# Several seeds at the sampled temperatures on two schemas of different shapes.
+SEEDED = ["tool_call_args", "string_escapes_unicode"]
 
 
 @pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
@@ -175,7 +181,7 @@ def test_generation_validates_across_seeds(generate, entry, name):
     case = CASES[name]
     outputs = set()
     for temperature in (0.7, 1.2):
-        for seed in (11, 12, 13):
+        for seed in (11, 12):
             text = generate(entry, case["schema"], case["prompt"], temperature, seed)
             check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
             outputs.add(text)
@@ -195,8 +201,12 @@ def classify_prompt():
 
 
 def extract_prompt():
-    return ("Extract the person's full name, email address and company from the message. "
-            f"Answer in JSON.\nMessage: \"{MESSAGE}\"")
+    """One worked example, as a plain completion (--raw): with the chat template and no example,
+    SmolLM2-135M writes "Sarah Chen" but invents the email or copies the name as the company."""
+    return ("Extract the name, email and company from each message as JSON.\n"
+            "Message: Hello, this is John Smith of Globex Inc. My email is john@globex.com\n"
+            'JSON: {"name": "John Smith", "email": "john@globex.com", "company": "Globex Inc"}\n'
+            f"Message: {MESSAGE}\nJSON: ")
 
 
 @pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
@@ -210,9 +220,23 @@ def test_classify_ticket(generate, entry):
 
 
 @pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
+def test_classify_ticket_with_choice(run_minnow, entry):
+    # The same task through --choice: the bare category, no JSON quotes.
+    model_path(entry)
+    p = run_minnow("run", entry.name, classify_prompt(), "--choice", ",".join(CATEGORIES),
+                   "--temperature", "0", "-n", "16")
+    assert p.returncode == 0, p.stderr
+    label = p.stdout.removesuffix("\n")  # the CLI ends its output with a newline
+    print(f"{entry.name} chooses {label!r}")
+    assert label in CATEGORIES
+    if entry is SMOL:
+        assert label == "billing"
+
+
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
 def test_extract_contact(generate, entry):
     schema = CASES["extract_contact"]["schema"]
-    text = generate(entry, schema, extract_prompt(), 0, 0, num_predict=200)
+    text = generate(entry, schema, extract_prompt(), 0, 0, num_predict=200, extra=["--raw"])
     doc = check_output("extract_contact", schema, text, f"{entry.name} T=0")
     print(f"{entry.name} extracts {doc}")
     if entry is SMOL:
@@ -240,7 +264,8 @@ def served(minnow_bin):
     from server_fixture import start_server
     server = start_server()
     yield server
-    server.stop()
+    rc = server.stop()
+    assert rc == 0, f"minnow serve exited {rc} on SIGTERM; stderr:\n{server.log()}"
 
 
 @pytest.mark.parametrize("name", SERVED)
@@ -248,13 +273,14 @@ def test_ollama_format_schema(served, name):
     import ollama
     model_path(SMOL)
     case = CASES[name]
-    client = ollama.Client(host=served.url)
-    for temperature, seed in [(0, 0), (0.7, 3), (1.2, 4)]:
-        r = client.chat(model=SMOL.name, messages=[{"role": "user", "content": case["prompt"]}],
-                        format=case["schema"],
-                        options={"temperature": temperature, "seed": seed,
-                                 "num_predict": NUM_PREDICT})
-        check_output(name, case["schema"], r.message.content, f"ollama T={temperature}")
+    with ollama.Client(host=served.url, timeout=120) as client:
+        for temperature, seed in [(0, 0), (0.7, 3), (1.2, 4)]:
+            r = client.chat(model=SMOL.name,
+                            messages=[{"role": "user", "content": case["prompt"]}],
+                            format=case["schema"],
+                            options={"temperature": temperature, "seed": seed,
+                                     "num_predict": NUM_PREDICT})
+            check_output(name, case["schema"], r.message.content, f"ollama T={temperature}")
 
 
 @pytest.mark.parametrize("name", SERVED)
@@ -262,16 +288,16 @@ def test_openai_response_format_schema(served, name):
     import openai
     model_path(SMOL)
     case = CASES[name]
-    client = openai.OpenAI(base_url=served.url + "/v1", api_key="none")
-    for temperature, seed in [(0, 0), (1.2, 5)]:
-        r = client.chat.completions.create(
-            model=SMOL.name, messages=[{"role": "user", "content": case["prompt"]}],
-            response_format={"type": "json_schema",
-                             "json_schema": {"name": name, "schema": case["schema"],
-                                             "strict": True}},
-            temperature=temperature, seed=seed, max_tokens=NUM_PREDICT)
-        check_output(name, case["schema"], r.choices[0].message.content,
-                     f"openai T={temperature}")
+    with openai.OpenAI(base_url=served.url + "/v1", api_key="none", timeout=120) as client:
+        for temperature, seed in [(0, 0), (1.2, 5)]:
+            r = client.chat.completions.create(
+                model=SMOL.name, messages=[{"role": "user", "content": case["prompt"]}],
+                response_format={"type": "json_schema",
+                                 "json_schema": {"name": name, "schema": case["schema"],
+                                                 "strict": True}},
+                temperature=temperature, seed=seed, max_tokens=NUM_PREDICT)
+            check_output(name, case["schema"], r.choices[0].message.content,
+                         f"openai T={temperature}")
 
 
 def test_unsupported_schema_is_a_clear_error(minnow_bin, tmp_path):
