@@ -60,7 +60,12 @@ void apply_options(const Json& body, GenerationJob& job) {
   if (auto v = get_int(o, "num_keep")) job.gen.n_keep = int(*v);
   auto stop = get_stop(o, "stop");
   if (!stop.empty()) job.gen.stop = stop;
-  // num_thread is per server here (minnow serve --threads): accepted, not applied per request.
+  // As in Ollama, num_thread applies to the model: another count than the loaded one sets
+  // it up again once its requests are done.
+  if (auto v = get_int(o, "num_thread")) {
+    if (*v < 0 || *v > 256) throw ApiError(400, "'num_thread' must be between 0 and 256");
+    job.num_thread = int(*v);
+  }
 }
 
 void refuse_unsupported(const Json& body) {
@@ -274,7 +279,7 @@ bool load_only(httplib::Response& res, ModelManager& models, const GenerationJob
     models.unload(job.model);
     o["done_reason"] = "unload";
   } else {
-    auto lease = models.acquire(job.model, job.num_ctx);
+    auto lease = models.acquire(job.model, job.num_ctx, job.num_thread);
     if (!lease.ok()) {
       const ApiError e = job_error(lease.error(), job.model);
       send_error(res, e.status, e.what());
@@ -309,11 +314,12 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
   });
   http.Get("/api/tags", [](const httplib::Request&, httplib::Response& res) {
     Json list = Json::array();
-    // The store's models (the cache's known ones join it on first use), then known models of
-    // the cache that are not in it (a store that cannot be written).
+    // The store's models (the cache's known ones join it on first use, and a removed one stays
+    // removed); when the store cannot take them (not writable), the cache's known models.
     std::set<std::string> listed;
+    bool imported = false;
     if (auto s = store::Store::open_default(); s.ok()) {
-      (void)store::import_known_models(*s);
+      imported = store::import_known_models(*s).ok();
       if (auto models = s->list(); models.ok()) {
         for (const auto& m : *models) {
           listed.insert(m.name.display());
@@ -322,7 +328,7 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
       }
     }
     for (const auto& k : store::known_models()) {
-      if (listed.contains(std::string(k.name))) continue;
+      if (imported || listed.contains(std::string(k.name))) continue;
       auto r = store::resolve_model(k.name);
       if (r.ok()) list.push_back(tag_entry(k, r->path));
     }

@@ -18,6 +18,7 @@
 #include "server/api_common.h"
 #include "server/http.h"
 #include "store/pull.h"
+#include "store/registry.h"
 #include "store/sha256.h"
 #include "store/store.h"
 
@@ -242,7 +243,8 @@ void register_store_routes(httplib::Server& http, ModelManager& models) {
       auto spec = get_string(body, "model");
       if (!spec) spec = get_string(body, "name");
       if (!spec || spec->empty()) throw ApiError(400, "'model' is required");
-      if (auto src = store::parse_pull_spec(*spec); !src.ok()) throw ApiError(400, src.error());
+      if (auto src = store::parse_pull_spec(*spec); !src.ok() && !store::find_model(*spec))
+        throw ApiError(400, src.error());
       (void)get_bool(body, "insecure");  // TLS is always verified
       if (!get_bool(body, "stream").value_or(true)) {
         store::Store s = open_store();

@@ -43,7 +43,7 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
   MINNOW_RETURN_IF_ERROR(admit_request());
   InFlight counted;
   Metrics& stats = metrics();
-  auto lease = models.acquire(job.model, job.num_ctx);
+  auto lease = models.acquire(job.model, job.num_ctx, job.num_thread);
   if (!lease.ok()) return Status::error(lease.error());
   LoadedModel& m = **lease;
   JobResult r;
@@ -129,7 +129,7 @@ Result<EmbedResult> run_embed(ModelManager& models, const std::string& model,
     if (!m.embed_session) {
       model::ContextOptions opts;
       opts.n_ctx = m.num_ctx;
-      auto s = engine::Session::create(*m.model, models.pool(), opts);
+      auto s = engine::Session::create(*m.model, m.own_pool ? *m.own_pool : models.pool(), opts);
       if (s.ok())
         m.embed_session = std::move(*s);
       else

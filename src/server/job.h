@@ -34,6 +34,7 @@ struct GenerationJob {
   // Structured output (format / response_format / grammar / regex / choice / tools).
   std::shared_ptr<const constrain::Grammar> grammar;
   int num_ctx = 0;
+  int num_thread = 0;  // 0: the server's threads
   std::optional<std::chrono::seconds> keep_alive;
   std::function<bool()> alive;  // the client is still connected (connection_probe)
 };

@@ -65,18 +65,26 @@ bool ModelManager::make_room_locked(uint64_t need) {
   return true;
 }
 
-Result<ModelManager::Lease> ModelManager::acquire(const std::string& name, int num_ctx) {
+Result<ModelManager::Lease> ModelManager::acquire(const std::string& name, int num_ctx,
+                                                  int num_thread) {
   std::unique_lock<std::mutex> guard(mu_);
   unload_expired_locked();
   auto it = models_.find(name);
   double load_ms = 0;
-  if (it != models_.end() && num_ctx > 0 && it->second->num_ctx != num_ctx) {
-    // Another context size: wait until the model is idle, then give it a new scheduler.
+  if (it != models_.end() && ((num_ctx > 0 && it->second->num_ctx != num_ctx) ||
+                              (num_thread > 0 && it->second->num_thread != num_thread))) {
+    // Another context size or thread count: wait until the model is idle, then give it a new
+    // scheduler.
     LoadedModel* m = it->second.get();
     idle_.wait(guard, [&] { return m->active == 0; });
+    if (num_ctx <= 0) num_ctx = m->num_ctx;
     auto need = model_bytes(m->path, num_ctx, options_.parallel);
     if (!need.ok()) return Status::error(need.error());
     m->scheduler.reset();
+    {
+      std::lock_guard<std::mutex> embed(m->embed_mu);
+      m->embed_session.reset();
+    }
     m->bytes = 0;
     if (options_.max_memory_bytes && *need > options_.max_memory_bytes) {
       models_.erase(name);
@@ -92,8 +100,13 @@ Result<ModelManager::Lease> ModelManager::acquire(const std::string& name, int n
       models_.erase(name);
       return Status::error(std::string(kBusyPrefix) + "the memory budget is held by models in use");
     }
+    if (num_thread > 0 && num_thread != m->num_thread) {
+      m->own_pool = num_thread == pool_.n_threads() ? nullptr
+                                                     : std::make_unique<ThreadPool>(num_thread);
+      m->num_thread = num_thread;
+    }
     engine::SchedulerOptions so{num_ctx, options_.parallel, 512};
-    auto s = engine::Scheduler::create(*m->model, pool_, so);
+    auto s = engine::Scheduler::create(*m->model, m->own_pool ? *m->own_pool : pool_, so);
     if (!s.ok()) return Status::error(s.error());
     m->scheduler = std::move(*s);
     m->num_ctx = num_ctx;
@@ -127,8 +140,11 @@ Result<ModelManager::Lease> ModelManager::acquire(const std::string& name, int n
       return Status::error(resolved->path + ": the file has no tokenizer");
     // The model's own context when it is smaller than asked for.
     const int n_ctx = std::min(ctx, std::max(64, lm->model->config().n_ctx_train));
+    if (num_thread > 0 && num_thread != pool_.n_threads())
+      lm->own_pool = std::make_unique<ThreadPool>(num_thread);
+    lm->num_thread = num_thread;
     engine::SchedulerOptions so{n_ctx, options_.parallel, 512};
-    auto s = engine::Scheduler::create(*lm->model, pool_, so);
+    auto s = engine::Scheduler::create(*lm->model, lm->own_pool ? *lm->own_pool : pool_, so);
     if (!s.ok()) return Status::error(s.error());
     lm->scheduler = std::move(*s);
     lm->num_ctx = n_ctx;

@@ -46,9 +46,13 @@ struct LoadedModel {
   std::string name;  // as requested ("smollm2:135m" or a path)
   std::string path;
   std::unique_ptr<model::Model> model;
+  // When num_thread asked for another thread count (declared before the scheduler, which
+  // uses it, so that it is destroyed after).
+  std::unique_ptr<ThreadPool> own_pool;
   std::unique_ptr<engine::Scheduler> scheduler;
   std::optional<text::ChatTemplate> chat_template;
   int num_ctx = 0;
+  int num_thread = 0;  // 0: the server's pool
   uint64_t bytes = 0;  // file + KV pool
   double load_ms = 0;
   std::chrono::system_clock::time_point expires_wall;
@@ -92,8 +96,10 @@ class ModelManager {
 
   // Loads `name` if needed (num_ctx 0: the model's current or the default) and keeps it loaded
   // until the lease is dropped. Errors: "model '<name>' not found..." for unknown models,
-  // kTooLargePrefix / kBusyPrefix for memory.
-  Result<Lease> acquire(const std::string& name, int num_ctx);
+  // kTooLargePrefix / kBusyPrefix for memory. Another num_ctx or num_thread (> 0) than the
+  // loaded one waits for the model's requests to finish and sets it up again, as Ollama
+  // reloads a model for them.
+  Result<Lease> acquire(const std::string& name, int num_ctx, int num_thread = 0);
   // After a request: the model stays loaded for keep_alive (nullopt: the default 5 minutes;
   // zero: unload now; negative: forever).
   void release(Lease lease, std::optional<std::chrono::seconds> keep_alive);

@@ -446,3 +446,15 @@ def test_disconnects_cancel_waiting_and_unstreamed_requests():
         assert wait_metric(url, "minnow_running_sequences", lambda v: v == 0, 3) == 0
     finally:
         assert server.stop() == 0, server.log()
+
+
+def test_num_thread_sets_the_model_up_with_that_many_threads(batching_server):
+    url = batching_server.url
+    a = generate(url, "Name a fruit.", 8, options={"temperature": 0, "num_predict": 8,
+                                                    "num_thread": 1})
+    b = generate(url, "Name a fruit.", 8, options={"temperature": 0, "num_predict": 8,
+                                                    "num_thread": 2})
+    assert a["response"] == b["response"]  # results do not depend on the thread count
+    r = requests.post(f"{url}/api/generate", timeout=30, json={
+        "model": SMOL.name, "prompt": "x", "stream": False, "options": {"num_thread": -3}})
+    assert r.status_code == 400 and "num_thread" in r.json()["error"]
