@@ -216,6 +216,18 @@ TEST(ConstrainSchemaPatterns, MatchTheWholeStringLikeARegex) {
   }
 }
 
+TEST(ConstrainSchemaPatterns, UnicodeClassesAndLiterals) {
+  auto g = grammar_of(R"({"type":"string","pattern":"^[α-ω]{2}😀?[^a-z😀]$"})");
+  ASSERT_TRUE(g);
+  EXPECT_FALSE(accepts(*g, "\"αβx\""));
+  EXPECT_TRUE(accepts(*g, "\"αβA\""));
+  EXPECT_TRUE(accepts(*g, "\"αβ😀日\""));
+  EXPECT_TRUE(accepts(*g, "\"αβ😁\""));
+  EXPECT_FALSE(accepts(*g, "\"αβ😀😀\""));
+  EXPECT_FALSE(accepts(*g, "\"abA\""));
+  EXPECT_TRUE(accepts(*g, "\"αβ\\\"\""));  // a quote, escaped in the JSON string
+}
+
 // --- what the grammar allows around values ---
 
 TEST(ConstrainSchemaShape, WhitespaceIsBounded) {
