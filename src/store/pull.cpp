@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "store/registry.h"
 #include "store/sha256.h"
 
 namespace minnow::store {
@@ -396,6 +397,21 @@ Result<StoredModel> pull(Store& store, std::string_view spec, const PullOptions&
   auto say = [&](const std::string& status) {
     if (options.progress) options.progress(PullProgress{status, "", 0, 0});
   };
+  // The known models (smollm2:135m...) come from the cache setup fills, not from a registry:
+  // pulling one registers it, so clients that pull before they chat work as with Ollama.
+  if (find_model(spec) != nullptr) {
+    auto known = parse_model_name(spec);
+    if (!known.ok()) return known.status();
+    say("pulling manifest");
+    if (!store.exists(*known)) {
+      Modelfile mf;
+      mf.from = std::string(spec);
+      auto m = store.create(*known, mf, "");
+      if (!m.ok()) return m.status();
+    }
+    say("success");
+    return store.get(*known);
+  }
   auto src = parse_pull_spec(spec);
   if (!src.ok()) return src.status();
   ModelName name = src->name;

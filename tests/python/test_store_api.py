@@ -219,3 +219,14 @@ def test_minnow_ps_asks_the_server(served, run_minnow, client):
     loaded = {m.model for m in client.ps().models}
     for name in loaded:
         assert name in p.stdout
+
+
+def test_pull_a_known_model_registers_it_again(client):
+    """Clients pull before they chat: a known model comes from the cache, no download."""
+    if not (model_cache() / SMOL.file).is_file():
+        pytest.skip(f"{SMOL.file} is not in the model cache; run scripts/quickstart.sh")
+    assert client.delete(SMOL.name).status == "success"
+    assert SMOL.name not in listed(client)  # removed stays removed
+    parts = list(client.pull(SMOL.name, stream=True))
+    assert [p.status for p in parts] == ["pulling manifest", "success"]
+    assert SMOL.name in listed(client)

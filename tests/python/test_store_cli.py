@@ -139,6 +139,7 @@ def test_bad_names_and_missing_models(store):
     fails(store("rm", "a/b/c/d"), "at most host/namespace/model")
     fails(store("show", "nothing"), "unknown model 'nothing'")
     fails(store("pull", "llama3"), "hf.co/USER/REPO")
+    fails(store("pull", MODELS[0].name), "is not in the model cache")  # MINNOW_CACHE is empty
 
 
 def test_pull_picks_the_quant_and_verifies(store, hub):
