@@ -967,8 +967,10 @@ class Parser {
     if (term->tokens[0].text == "else") {
       if (term->tokens.size() > 1) {
         const Token& t1 = term->tokens[1];
+        // As in Go: "else if" continues an if, "else with" a with, nothing else.
         bool chain = t1.kind == Token::Kind::kIdent &&
-                     (t1.text == "if" || (t1.text == "with" && n.kind == Node::Kind::kWith));
+                     ((t1.text == "if" && n.kind == Node::Kind::kIf) ||
+                      (t1.text == "with" && n.kind == Node::Kind::kWith));
         if (!chain) return err(t1.pos, "unexpected " + describe(t1) + " in {{else}}");
         // {{else if x}} is {{else}}{{if x}}...{{end}}{{end}} sharing one {{end}}.
         Node inner;

@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/status.h"
@@ -44,7 +45,9 @@ class GoTemplate {
 
   // One message as Ollama's api.Message exposes it to templates.
   struct Message {
-    std::string role, content;  // .Role, .Content
+    Message() = default;
+    Message(std::string r, std::string c) : role(std::move(r)), content(std::move(c)) {}
+    std::string role, content;    // .Role, .Content
     std::string thinking;         // .Thinking
     std::string tool_calls_json;  // .ToolCalls: JSON array of {"function":{"name","arguments"}}
     std::string tool_name;        // .ToolName (role "tool" results)
