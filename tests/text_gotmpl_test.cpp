@@ -445,6 +445,39 @@ TEST(GoTemplate, OutputAndStringsAreBounded) {
   EXPECT_NE(out.error().find("output exceeds 1048576 bytes"), std::string::npos) << out.error();
 }
 
+TEST(GoTemplate, WorkOnLargeStringsIsBounded) {
+  // Growing a string by one byte per iteration copies it each time: quadratic work that the step
+  // limit alone would let run for minutes.
+  auto t = GoTemplate::parse(
+      "{{ $s := \"\" }}{{ range 1000000 }}{{ $s = printf \"%s.\" $s }}{{ end }}{{ len $s }}");
+  ASSERT_TRUE(t.ok()) << t.error();
+  auto out = t->render({});
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("bytes of strings"), std::string::npos) << out.error();
+  // Comparing a large request string over and over costs its length each time.
+  GoTemplate::Data big;
+  big.system = std::string(1 << 20, 'a');
+  t = GoTemplate::parse("{{ range 100000 }}{{ if eq $.System $.System }}{{ end }}{{ end }}");
+  ASSERT_TRUE(t.ok());
+  out = t->render(big);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.error().find("bytes of strings"), std::string::npos) << out.error();
+  // Ollama's legacy mode renders once per turn; the turns share one budget.
+  GoTemplate::Limits small;
+  small.max_steps = 10000;
+  t = GoTemplate::parse("{{ range 900 }}{{ end }}{{ .Prompt }}{{ .Response }}", small);
+  ASSERT_TRUE(t.ok());
+  std::vector<GoTemplate::Message> turns;
+  for (int k = 0; k < 20; ++k) {
+    turns.push_back({"user", "q"});
+    turns.push_back({"assistant", "a"});
+  }
+  ASSERT_TRUE(t->render_ollama({turns.begin(), turns.begin() + 4}, "").ok());
+  auto many = t->render_ollama(turns, "");
+  ASSERT_FALSE(many.ok());
+  EXPECT_NE(many.error().find("step limit (10000)"), std::string::npos) << many.error();
+}
+
 TEST(GoTemplate, NestingAndSourceAreBounded) {
   std::string deep;
   for (int k = 0; k < 5000; ++k) deep += "{{ if 1 }}";

@@ -1192,9 +1192,19 @@ class Parser {
 
 enum class Flow { kNormal, kBreak, kContinue };
 
+// What one render may spend, shared by the several executions of an Ollama legacy render: nodes
+// executed and loop iterations (steps), and bytes of strings built or compared (work), so that a
+// loop re-copying a large string is stopped as surely as a loop doing nothing.
+struct Budget {
+  int64_t steps = 0;
+  uint64_t work_bytes = 0;
+};
+
 class Exec {
  public:
-  Exec(const Tree& tree, const Value& root) : tree_(tree) { vars_.push_back({"$", root}); }
+  Exec(const Tree& tree, const Value& root, Budget& budget) : tree_(tree), budget_(budget) {
+    vars_.push_back({"$", root});
+  }
 
   Status run(const std::vector<Node>& nodes, const Value& dot) {
     Flow flow = Flow::kNormal;
@@ -1207,9 +1217,16 @@ class Exec {
     return Status::error(where(tree_.source, pos) + "executing: " + msg);
   }
   Status step(size_t pos) {
-    if (++steps_ > tree_.limits.max_steps)
+    if (++budget_.steps > tree_.limits.max_steps)
       return err(pos, "template exceeded its step limit (" +
                           std::to_string(tree_.limits.max_steps) + "); does it loop?");
+    return {};
+  }
+  Status charge(size_t bytes, size_t pos) {
+    budget_.work_bytes += bytes;
+    if (budget_.work_bytes > tree_.limits.max_work_bytes)
+      return err(pos, "template built or compared more than " +
+                          std::to_string(tree_.limits.max_work_bytes) + " bytes of strings");
     return {};
   }
   Status emit(const std::string& s, size_t pos) {
@@ -1218,10 +1235,10 @@ class Exec {
     out_ += s;
     return {};
   }
-  Status check_size(size_t n, size_t pos) const {
+  Status check_size(size_t n, size_t pos) {
     if (n > tree_.limits.max_output_bytes)
       return err(pos, "string exceeds " + std::to_string(tree_.limits.max_output_bytes) + " bytes");
-    return {};
+    return charge(n, pos);
   }
 
   Status walk_list(const std::vector<Node>& nodes, const Value& dot, Flow& flow) {
@@ -1247,6 +1264,7 @@ class Exec {
         if (!n.pipe->decl.empty()) return {};  // declarations print nothing
         std::string s;
         print_value(*v, s);
+        MINNOW_RETURN_IF_ERROR(charge(s.size(), n.pos));
         return emit(s, n.pos);
       }
       case Node::Kind::kIf:
@@ -1478,7 +1496,9 @@ class Exec {
     if (a.kind != b.kind) return err(pos, "incompatible types for comparison");
     switch (a.kind) {
       case Value::Kind::kBool: return a.b == b.b;
-      case Value::Kind::kString: return *a.s == *b.s;
+      case Value::Kind::kString:
+        MINNOW_RETURN_IF_ERROR(charge(std::min(a.s->size(), b.s->size()), pos));
+        return *a.s == *b.s;
       default: return err(pos, std::string("non-comparable type ") + type_name(a));
     }
   }
@@ -1491,8 +1511,11 @@ class Exec {
       double y = b.kind == Value::Kind::kInt ? static_cast<double>(b.i) : b.f;
       return x < y ? -1 : x > y ? 1 : 0;
     }
-    if (a.kind == Value::Kind::kString && b.kind == Value::Kind::kString)
-      return a.s->compare(*b.s) < 0 ? -1 : a.s->compare(*b.s) > 0 ? 1 : 0;
+    if (a.kind == Value::Kind::kString && b.kind == Value::Kind::kString) {
+      MINNOW_RETURN_IF_ERROR(charge(std::min(a.s->size(), b.s->size()), pos));
+      int c = a.s->compare(*b.s);
+      return c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
     if (a.kind != b.kind) return err(pos, "incompatible types for comparison");
     return err(pos, std::string("invalid type for comparison: ") + type_name(a));
   }
@@ -1509,7 +1532,7 @@ class Exec {
     std::string out;
     size_t used = 0;
     for (size_t k = 0; k < fmt.size(); ++k) {
-      MINNOW_RETURN_IF_ERROR(check_size(out.size(), pos));
+      if (out.size() > tree_.limits.max_output_bytes) return check_size(out.size(), pos);
       char c = fmt[k];
       if (c != '%') {
         out += c;
@@ -1796,7 +1819,11 @@ class Exec {
       if (idx[0] > idx[1] || (args.size() == 4 && idx[1] > idx[2]))
         return err(f.pos, "error calling slice: invalid slice index: " + std::to_string(idx[0]) +
                               " > " + std::to_string(idx[1]));
-      if (v.kind == Value::Kind::kString) return Value::string(v.s->substr(idx[0], idx[1] - idx[0]));
+      if (v.kind == Value::Kind::kString) {
+        MINNOW_RETURN_IF_ERROR(charge(static_cast<size_t>(idx[1] - idx[0]), f.pos));
+        return Value::string(v.s->substr(idx[0], idx[1] - idx[0]));
+      }
+      MINNOW_RETURN_IF_ERROR(charge(static_cast<size_t>(idx[1] - idx[0]) * sizeof(Value), f.pos));
       return Value::of_list(List(v.list->begin() + idx[0], v.list->begin() + idx[1]));
     }
     if (name == "printf") {
@@ -1819,9 +1846,10 @@ class Exec {
           s += "<nil>";
         else
           print_value(args[k], s);
-        MINNOW_RETURN_IF_ERROR(check_size(s.size(), f.pos));
+        if (s.size() > tree_.limits.max_output_bytes) return check_size(s.size(), f.pos);
       }
       if (name == "println") s += '\n';
+      MINNOW_RETURN_IF_ERROR(check_size(s.size(), f.pos));
       return Value::string(std::move(s));
     }
     if (name == "json") {
@@ -1859,7 +1887,7 @@ class Exec {
   const Tree& tree_;
   std::vector<std::pair<std::string, Value>> vars_;
   std::string out_;
-  int64_t steps_ = 0;
+  Budget& budget_;
 };
 
 // ---------------------------------------------------------------- Ollama's legacy cut
@@ -2012,8 +2040,8 @@ Result<Value> make_root(const GoTemplate::Data& d, const GoTemplate::Limits& lim
 }
 
 Result<std::string> execute(const gotmpl::Tree& tree, const std::vector<gotmpl::Node>& nodes,
-                            const Value& root) {
-  gotmpl::Exec exec(tree, root);
+                            const Value& root, gotmpl::Budget& budget) {
+  gotmpl::Exec exec(tree, root, budget);
   MINNOW_RETURN_IF_ERROR(exec.run(nodes, root));
   return exec.take();
 }
@@ -2023,13 +2051,15 @@ Result<std::string> execute(const gotmpl::Tree& tree, const std::vector<gotmpl::
 Result<std::string> GoTemplate::render(const Data& data) const {
   auto root = make_root(data, tree_->limits, false);
   if (!root.ok()) return root.status();
-  return execute(*tree_, tree_->root, *root);
+  gotmpl::Budget budget;
+  return execute(*tree_, tree_->root, *root, budget);
 }
 
 Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messages,
                                               std::string_view tools_json,
                                               std::string_view prompt,
                                               std::string_view suffix) const {
+  gotmpl::Budget budget;  // one for all the executions below
   // Without Messages or Response in the template, Ollama appends {{ .Response }}.
   std::vector<gotmpl::Node> nodes = tree_->root;
   if (!mentions("messages") && !mentions("response")) {
@@ -2051,7 +2081,7 @@ Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messag
     root.push_back({"Prompt", "Prompt", Value::string(std::string(prompt))});
     root.push_back({"Suffix", "Suffix", Value::string(std::string(suffix))});
     root.push_back({"Response", "Response", Value::string("")});
-    return execute(*tree_, nodes, Value::of_map(std::move(root), false));
+    return execute(*tree_, nodes, Value::of_map(std::move(root), false), budget);
   }
 
   // Collate: merge consecutive messages of one role, gather system messages.
@@ -2081,7 +2111,7 @@ Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messag
     gotmpl::Map root;
     for (const Entry& e : *full->map)
       if (e.name != "Prompt" && e.name != "Suffix") root.push_back(e);
-    return execute(*tree_, nodes, Value::of_map(std::move(root), false));
+    return execute(*tree_, nodes, Value::of_map(std::move(root), false), budget);
   }
 
   // Legacy: one render per turn, the last cut after its {{ .Response }}.
@@ -2090,7 +2120,7 @@ Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messag
   auto flush = [&]() -> Status {
     auto root = make_root(turn, tree_->limits, true);
     if (!root.ok()) return root.status();
-    auto r = execute(*tree_, nodes, *root);
+    auto r = execute(*tree_, nodes, *root, budget);
     if (!r.ok()) return r.status();
     out += *r;
     if (out.size() > tree_->limits.max_output_bytes)
@@ -2114,7 +2144,7 @@ Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messag
   gotmpl::Cutter().list(nodes);
   auto root = make_root(turn, tree_->limits, true);
   if (!root.ok()) return root.status();
-  auto last = execute(*tree_, nodes, *root);
+  auto last = execute(*tree_, nodes, *root, budget);
   if (!last.ok()) return last.status();
   out += *last;
   if (out.size() > tree_->limits.max_output_bytes)

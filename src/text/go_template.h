@@ -10,7 +10,8 @@
 // Not supported (a parse error says so): define, template, block, call, html, js, urlquery.
 //
 // Templates come from requests, so everything is bounded (Limits): the output and any string a
-// template builds, the work a render may do (steps, which bounds loops), and parse-time nesting
+// template builds, the work a render may do (steps, which bound loops, and bytes of strings
+// built or compared, which bound loops over large strings), and parse-time nesting
 // (which bounds recursion). A bad template is an error naming line:col, never a hang or crash.
 //
 //   auto t = GoTemplate::parse(source);            // "go template 3:12: unexpected \")\""
@@ -39,6 +40,7 @@ class GoTemplate {
     size_t max_source_bytes = 1u << 20;
     size_t max_output_bytes = 1u << 20;  // the output, and any one string a template builds
     int64_t max_steps = 2000000;         // nodes executed + loop iterations (a time bound)
+    uint64_t max_work_bytes = 64u << 20;  // bytes of strings built or compared (a time bound)
     int max_nesting = 100;               // parse-time nesting of blocks and parentheses
     int max_json_depth = 64;             // nesting of tools / tool_calls JSON
   };
