@@ -411,11 +411,15 @@ TEST(GoTemplate, BadJsonInDataIsAnError) {
 // ---- limits
 
 TEST(GoTemplate, LoopsAreBounded) {
-  auto t = GoTemplate::parse("{{ range 1000000000 }}{{ end }}");
+  GoTemplate::Limits limits;
+  limits.max_steps = 100000;
+  auto t = GoTemplate::parse("{{ range 1000000000 }}{{ end }}", limits);
   ASSERT_TRUE(t.ok());
   auto out = t->render({});
   ASSERT_FALSE(out.ok());
-  EXPECT_NE(out.error().find("step limit"), std::string::npos) << out.error();
+  EXPECT_NE(out.error().find("1:4: executing: template exceeded its step limit (100000)"),
+            std::string::npos)
+      << out.error();
   // Nested ranges over the messages multiply: steps bound them too.
   GoTemplate::Limits small;
   small.max_steps = 5000;
@@ -529,7 +533,7 @@ TEST(GoTemplate, MangledTemplatesNeverCrash) {
       }
     }
     uint32_t rng = 12345;
-    for (int k = 0; k < 600; ++k) {
+    for (int k = 0; k < 300; ++k) {
       std::string m = src;
       rng = rng * 1664525u + 1013904223u;
       size_t at = (rng >> 8) % m.size();
