@@ -15,5 +15,6 @@ void register_run(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_store(CLI::App& app);  // create, list, show, cp, rm, pull, ps
+void register_eval(CLI::App& app);
 
 }  // namespace minnow::cli
