@@ -268,6 +268,13 @@ TEST(GoTemplate, Functions) {
                    "{{ .Function.Arguments.n }} {{ .Function.Arguments.x }}{{ end }}",
                    t),
             "{\"n\":3,\"x\":[1,2.5]} 3 [1 2.5]");
+  // Arguments are a Go map: printed and ranged over with sorted keys, at every depth.
+  t.messages[0].tool_calls_json =
+      R"([{"function":{"name":"f","arguments":{"z":{"b":1,"a":2},"a":"<&>"}}}])";
+  EXPECT_EQ(render("{{ range (index .Messages 0).ToolCalls }}{{ .Function.Arguments }}|"
+                   "{{ range $k, $v := .Function.Arguments }}{{ $k }} {{ end }}{{ end }}",
+                   t),
+            "{\"a\":\"\\u003c\\u0026\\u003e\",\"z\":{\"a\":2,\"b\":1}}|a z ");
 }
 
 // ---- Ollama's Execute

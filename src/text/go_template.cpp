@@ -2148,6 +2148,51 @@ bool GoTemplate::mentions(std::string_view lower_name) const {
 
 namespace {
 
+// Go holds tool call arguments in a map[string]any, which json.Marshal writes with sorted keys
+// (and ranges over in sorted order): sort them, at every depth, so they print as Ollama's do.
+Value sorted_maps(const Value& v) {
+  if (v.kind == Value::Kind::kList) {
+    gotmpl::List l;
+    for (const Value& e : *v.list) l.push_back(sorted_maps(e));
+    return Value::of_list(std::move(l));
+  }
+  if (v.kind != Value::Kind::kMap) return v;
+  gotmpl::Map m;
+  for (const Entry& e : *v.map) m.push_back({e.name, e.json_name, sorted_maps(e.value)});
+  std::stable_sort(m.begin(), m.end(),
+                   [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  // A repeated key keeps its last value, as Go's decoder does.
+  gotmpl::Map unique;
+  for (Entry& e : m) {
+    if (!unique.empty() && unique.back().name == e.name)
+      unique.back() = std::move(e);
+    else
+      unique.push_back(std::move(e));
+  }
+  return Value::of_map(std::move(unique), v.strict);
+}
+
+// Each call's function.arguments with its keys sorted; the rest as given.
+Value sort_call_arguments(const Value& calls) {
+  gotmpl::List out;
+  for (const Value& call : *calls.list) {
+    if (call.kind != Value::Kind::kMap) {
+      out.push_back(call);
+      continue;
+    }
+    gotmpl::Map c = *call.map;
+    for (Entry& e : c) {
+      if (e.name != "function" || e.value.kind != Value::Kind::kMap) continue;
+      gotmpl::Map f = *e.value.map;
+      for (Entry& fe : f)
+        if (fe.name == "arguments") fe.value = sorted_maps(fe.value);
+      e.value = Value::of_map(std::move(f), false);
+    }
+    out.push_back(Value::of_map(std::move(c), false));
+  }
+  return Value::of_list(std::move(out));
+}
+
 Result<Value> parse_json_list(const std::string& text, int max_depth, const char* what) {
   gotmpl::JsonReader reader(text, max_depth);
   auto v = reader.read_document();
@@ -2172,7 +2217,7 @@ Result<Value> make_root(const GoTemplate::Data& d, const GoTemplate::Limits& lim
       if (!m.tool_calls_json.empty()) {
         auto parsed = parse_json_list(m.tool_calls_json, limits.max_json_depth, "tool_calls");
         if (!parsed.ok()) return parsed;
-        calls = std::move(*parsed);
+        calls = sort_call_arguments(*parsed);
       }
       gotmpl::Map msg;
       msg.push_back({"Role", "role", Value::string(m.role)});
