@@ -211,23 +211,12 @@ void answer(const httplib::Request& req, httplib::Response& res, ModelManager& m
           if (!sink.is_writable() || !sink.write(line.data(), line.size())) cancel = true;
           return !cancel.load();
         };
-        // With tools, a call ("{" first) is held back and sent as one message at the end.
-        enum class Kind { kUndecided, kText, kCall } kind = tools ? Kind::kUndecided : Kind::kText;
-        std::string held;
+        ToolStream filter(tools);  // a call is held back and sent as one message at the end
         auto r = run_job(
             models, *job,
             [&](std::string_view piece) {
-              std::string_view p = piece;
-              if (kind != Kind::kText) {
-                held += piece;
-                if (kind == Kind::kUndecided) {
-                  const size_t first = held.find_first_not_of(" \t\r\n");
-                  if (first == std::string::npos) return true;
-                  kind = held[first] == '{' ? Kind::kCall : Kind::kText;
-                }
-                if (kind == Kind::kCall) return true;
-                p = held;
-              }
+              const std::string_view p = filter.feed(piece);
+              if (p.empty()) return true;
               Json o{{"model", model}, {"created_at", rfc3339_now()}};
               if (chat)
                 o["message"] = Json{{"role", "assistant"}, {"content", std::string(p)}};
@@ -237,7 +226,7 @@ void answer(const httplib::Request& req, httplib::Response& res, ModelManager& m
               return write(o);
             },
             {}, &cancel);
-        if (r.ok() && !cancel && kind != Kind::kText && !held.empty()) {
+        if (const std::string& held = filter.held_call(); r.ok() && !cancel && !held.empty()) {
           Json o{{"model", model}, {"created_at", rfc3339_now()}, {"done", false}};
           if (auto call = parse_tool_call(held))
             o["message"] = ollama_message_with_call(*call);

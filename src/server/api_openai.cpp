@@ -329,25 +329,12 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
                  .dump(-1, ' ', false, Json::error_handler_t::replace));
       }
       Json pending_lps = Json::array();
-      // With tools, the first characters decide: "{" starts a call, held back and sent whole
-      // at the end as a tool_calls delta; anything else is text, streamed as it comes.
-      enum class Kind { kUndecided, kText, kCall } kind =
-          shape.tools.active ? Kind::kUndecided : Kind::kText;
-      std::string held;
+      ToolStream filter(shape.tools.active);  // a call is sent whole as a tool_calls delta
       auto r = run_job(
           models, *job,
           [&](std::string_view piece) {
-            std::string_view p = piece;
-            if (kind != Kind::kText) {
-              held += piece;
-              if (kind == Kind::kUndecided) {
-                const size_t first = held.find_first_not_of(" \t\r\n");
-                if (first == std::string::npos) return true;
-                kind = held[first] == '{' ? Kind::kCall : Kind::kText;
-              }
-              if (kind == Kind::kCall) return true;
-              p = held;
-            }
+            const std::string_view p = filter.feed(piece);
+            if (p.empty()) return true;
             Json c{{"index", i}};
             if (chat) {
               c["delta"] = Json{{"content", std::string(p)}};
@@ -383,7 +370,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
         c["delta"] = Json::object();
       else
         c["text"] = "";
-      if (kind != Kind::kText && !held.empty()) {
+      if (const std::string& held = filter.held_call(); !held.empty()) {
         if (auto call = parse_tool_call(held)) {
           c["delta"] = Json{{"tool_calls", openai_tool_calls(*call, true)}};
           c["finish_reason"] = "tool_calls";

@@ -88,6 +88,18 @@ ToolPlan plan_tools(const Json& body) {
   return plan;
 }
 
+std::string_view ToolStream::feed(std::string_view piece) {
+  if (kind_ == Kind::kText) return piece;
+  held_ += piece;
+  if (kind_ == Kind::kUndecided) {
+    const size_t first = held_.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos) return {};
+    kind_ = held_[first] == '{' ? Kind::kCall : Kind::kText;
+    if (kind_ == Kind::kText) return held_;  // the start held so far, then pieces as they come
+  }
+  return {};
+}
+
 std::optional<ToolCall> parse_tool_call(const std::string& text) {
   const size_t start = text.find_first_not_of(" \t\r\n");
   if (start == std::string::npos || text[start] != '{') return std::nullopt;

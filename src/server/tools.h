@@ -41,6 +41,23 @@ struct ToolCall {
 // The call in a generated answer, or nullopt when the answer is text.
 std::optional<ToolCall> parse_tool_call(const std::string& text);
 
+// Streaming with tools: the first characters decide what the answer is. "{" starts a call,
+// held back whole (it is sent as one tool_calls message at the end); anything else is text,
+// passed on as it comes.
+class ToolStream {
+ public:
+  explicit ToolStream(bool tools) : kind_(tools ? Kind::kUndecided : Kind::kText) {}
+  // The text to send now for this piece (possibly empty, possibly the held start).
+  std::string_view feed(std::string_view piece);
+  // After the answer: the held call text, if the answer was one (else empty).
+  const std::string& held_call() const { return kind_ == Kind::kText ? empty_ : held_; }
+
+ private:
+  enum class Kind { kUndecided, kText, kCall } kind_;
+  std::string held_;
+  std::string empty_;
+};
+
 // An assistant message's tool_calls (either API's shape) as the text the model would have
 // written for them, so a conversation can carry earlier calls back to the model.
 std::string tool_calls_as_text(const Json& tool_calls);
