@@ -51,7 +51,8 @@ const std::map<std::string, std::string> kModels = {
 
 Loaded* loaded(const std::string& name) {
   static std::map<std::string, Loaded> cache;
-  if (auto it = cache.find(name); it != cache.end()) return it->second.model ? &it->second : nullptr;
+  if (auto it = cache.find(name); it != cache.end())
+    return it->second.model ? &it->second : nullptr;
   Loaded& l = cache[name];
   const std::string path = models_dir() + "/" + kModels.at(name);
   if (!std::filesystem::exists(path)) return nullptr;
@@ -213,8 +214,8 @@ void register_all() {
     benchmark::RegisterBenchmark(("BM_AllowsAccept/" + name).c_str(), BM_AllowsAccept, name)
         ->Unit(benchmark::kMicrosecond);
     for (const char* kind : {"none", "json", "schema"}) {
-      benchmark::RegisterBenchmark(("BM_Generate/" + name + "/" + kind).c_str(), BM_Generate,
-                                   name, std::string(kind))
+      benchmark::RegisterBenchmark(("BM_Generate/" + name + "/" + kind).c_str(), BM_Generate, name,
+                                   std::string(kind))
           ->Unit(benchmark::kMillisecond)
           ->Iterations(3);
     }

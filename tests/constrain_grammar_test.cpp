@@ -53,9 +53,15 @@ ws ::= [ \t]+
 TEST(ConstrainGrammar, EscapesAndClasses) {
   auto g = must_parse(R"(root ::= "a\n\t\"\\\x41\u00e9\U0001F600" [^a-c\]] [\x30-\x39] . "[\]")");
   ASSERT_TRUE(g);
-  EXPECT_TRUE(mc::accepts(*g, "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80" "d5\xE2\x82\xAC[]"));
-  EXPECT_FALSE(mc::accepts(*g, "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80" "b5x[]"));  // b in [^a-c]
-  EXPECT_FALSE(mc::accepts(*g, "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80" "]5x[]"));  // ] excluded
+  EXPECT_TRUE(mc::accepts(*g,
+                          "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80"
+                          "d5\xE2\x82\xAC[]"));
+  EXPECT_FALSE(mc::accepts(*g,
+                           "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80"
+                           "b5x[]"));  // b in [^a-c]
+  EXPECT_FALSE(mc::accepts(*g,
+                           "a\n\t\"\\A\xC3\xA9\xF0\x9F\x98\x80"
+                           "]5x[]"));  // ] excluded
 }
 
 TEST(ConstrainGrammar, Repetitions) {
@@ -127,12 +133,14 @@ TEST(ConstrainGrammar, ParseErrorsSayWhatAndWhere) {
   EXPECT_TRUE(has(parse_error(std::string(mc::kMaxGrammarBytes + 1, ' ')), "bytes"));
   // 120 characters repeated 10000 times: past the element budget once expanded.
   const std::string big = "root ::= \"" + std::string(120, 'a') + "\"{10000}";
-  EXPECT_TRUE(has(parse_error(big), "elements once its repetitions are expanded")) << parse_error(big);
+  EXPECT_TRUE(has(parse_error(big), "elements once its repetitions are expanded"))
+      << parse_error(big);
 }
 
 // Every grammar file, against the examples in its comments.
 TEST(ConstrainGrammar, GoldenGrammarsAcceptAndRejectTheirExamples) {
-  const std::filesystem::path dir = std::filesystem::path(MINNOW_SOURCE_DIR) / "tests/golden/grammars";
+  const std::filesystem::path dir =
+      std::filesystem::path(MINNOW_SOURCE_DIR) / "tests/golden/grammars";
   int n_files = 0, n_examples = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".gbnf") continue;
@@ -174,8 +182,8 @@ TEST(ConstrainGrammar, BuiltInJson) {
                          "{\n  \"k\": [\n    1,\n    2\n  ]\n}", "\"caf\xC3\xA9\""}) {
     EXPECT_TRUE(mc::accepts(*any, ok)) << ok;
   }
-  for (const char* bad : {"", "{", "{\"a\" 1}", "[1,]", "01", "1.", "\"\x01\"", "{'a': 1}",
-                          "tru", "\"\\x\"", " {}"}) {
+  for (const char* bad : {"", "{", "{\"a\" 1}", "[1,]", "01", "1.", "\"\x01\"", "{'a': 1}", "tru",
+                          "\"\\x\"", " {}"}) {
     EXPECT_FALSE(mc::accepts(*any, bad)) << bad;
   }
   EXPECT_TRUE(mc::accepts(*obj, "{\"a\": 1}"));
@@ -202,9 +210,11 @@ TEST(ConstrainGrammar, Regexes) {
       {"\\d{3}-\\d{4}", {"555-1234"}, {"5551234", "55-1234", "555-12345"}},
       {"^[A-Z][a-z]+$", {"Paris", "Ab"}, {"paris", "A", "Paris!"}},
       {"(yes|no|maybe)", {"yes", "maybe"}, {"ye", "yesno"}},
-      {"[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,4}", {"a.b@c.io", "x_y%z@mail.example.com"},
+      {"[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,4}",
+       {"a.b@c.io", "x_y%z@mail.example.com"},
        {"a@b", "@c.io", "a@b.c"}},
-      {"\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])", {"2024-02-29", "1999-12-31"},
+      {"\\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\\d|3[01])",
+       {"2024-02-29", "1999-12-31"},
        {"2024-13-01", "2024-1-01"}},
       {"(?:ab)*c?", {"", "abab", "abc", "c"}, {"aba", "cc"}},
       {"-?(0|[1-9]\\d*)(\\.\\d+)?", {"0", "-12.50", "7"}, {"01", "1.", "--1"}},
@@ -212,8 +222,15 @@ TEST(ConstrainGrammar, Regexes) {
       {"#[0-9a-fA-F]{6}", {"#ff00AA"}, {"#ff00A", "ff00AA"}},
       {"\\w+\\s\\w+", {"hello world", "a_1\tb"}, {"hello  world", "hello"}},
       {"(?<word>[αβγ]+)\\.", {"αβγ.", "γ."}, {"abc.", "."}},
-      {"a.c", {"abc", "a\xC3\xA9" "c"}, {"a\nc", "ac"}},
-      {"\\u00e9\\x41[\\u0400-\\u04FF]", {"\xC3\xA9" "A\xD0\x96"}, {"eA\xD0\x96"}},
+      {"a.c",
+       {"abc",
+        "a\xC3\xA9"
+        "c"},
+       {"a\nc", "ac"}},
+      {"\\u00e9\\x41[\\u0400-\\u04FF]",
+       {"\xC3\xA9"
+        "A\xD0\x96"},
+       {"eA\xD0\x96"}},
       {"(a|b){2,3}?x", {"abx", "abax"}, {"ax", "ababx"}},
       {"[\\d\\s]+", {"1 2\n3"}, {"1a"}},
       {"[^\\d]", {"x", "\xC3\xA9"}, {"5"}},
@@ -225,7 +242,8 @@ TEST(ConstrainGrammar, Regexes) {
     auto g = mc::Grammar::parse(*gbnf);
     ASSERT_TRUE(g.ok()) << c.re << " -> " << *gbnf << ": " << g.error();
     for (const char* s : c.ok) EXPECT_TRUE(mc::accepts(**g, s)) << c.re << " should match " << s;
-    for (const char* s : c.bad) EXPECT_FALSE(mc::accepts(**g, s)) << c.re << " should not match " << s;
+    for (const char* s : c.bad)
+      EXPECT_FALSE(mc::accepts(**g, s)) << c.re << " should not match " << s;
   }
 }
 

@@ -70,22 +70,22 @@ std::string golden_grammar(const char* name) {
 std::shared_ptr<const mc::Vocab> small_vocab(bool strip_first_space = false) {
   return mc::Vocab::from_pieces(
       {
-          "{",            // 0
-          "\"",           // 1
-          "a",            // 2
-          "ab",           // 3
-          "\"}",          // 4  spans the string's end and the object's end
-          " {",           // 5
-          "\xCE",         // 6  first byte of a Greek letter (U+0380..U+03BF)
-          "\xB1",         // 7  continuation byte: completes U+03B1 after \xCE
-          "\xCE\xB1",     // 8  α whole
-          "\xC3",         // 9  first byte of U+00C0..U+00FF
+          "{",             // 0
+          "\"",            // 1
+          "a",             // 2
+          "ab",            // 3
+          "\"}",           // 4  spans the string's end and the object's end
+          " {",            // 5
+          "\xCE",          // 6  first byte of a Greek letter (U+0380..U+03BF)
+          "\xB1",          // 7  continuation byte: completes U+03B1 after \xCE
+          "\xCE\xB1",      // 8  α whole
+          "\xC3",          // 9  first byte of U+00C0..U+00FF
           "\xCE\xB1\xCE",  // 10 α and the start of another
-          "",             // 11 a control token (no bytes)
-          "</s>",         // 12 EOG (its text never counts)
-          "{\"",          // 13
-          "b",            // 14
-          " ",            // 15
+          "",              // 11 a control token (no bytes)
+          "</s>",          // 12 EOG (its text never counts)
+          "{\"",           // 13
+          "b",             // 14
+          " ",             // 15
       },
       {12}, strip_first_space);
 }
@@ -195,9 +195,10 @@ namespace {
 
 std::filesystem::path model_file(const char* name) {
   const char* env = std::getenv("MINNOW_CACHE");
-  std::filesystem::path dir = env && *env ? std::filesystem::path(env)
-                                          : std::filesystem::path(std::getenv("HOME") ? std::getenv("HOME") : "") /
-                                                ".cache/minnow/models";
+  std::filesystem::path dir =
+      env && *env ? std::filesystem::path(env)
+                  : std::filesystem::path(std::getenv("HOME") ? std::getenv("HOME") : "") /
+                        ".cache/minnow/models";
   return dir / name;
 }
 
@@ -350,8 +351,8 @@ TEST_P(ConstrainReal, ForcedSpellsTheOnlyContinuation) {
 }
 
 TEST_P(ConstrainReal, ChoiceOnlyAllowsPrefixesOfTheChoices) {
-  const std::vector<std::string> choices = {"billing", "technical", "feature_request",
-                                            "complaint", "other"};
+  const std::vector<std::string> choices = {"billing", "technical", "feature_request", "complaint",
+                                            "other"};
   auto c = constraint(mc::choice_to_gbnf(choices), rv_->vocab);
   ASSERT_TRUE(c);
   const auto allowed = masked_allowed(*c, rv_->vocab->n_tokens());
@@ -374,6 +375,5 @@ INSTANTIATE_TEST_SUITE_P(Models, ConstrainReal,
                          ::testing::Values("SmolLM2-135M-Instruct.Q4_1.gguf",
                                            "gemma-3-270m-q4_k_m.gguf"),
                          [](const auto& info) {
-                           return std::string(info.param).find("gemma") == 0 ? "gemma3"
-                                                                             : "smollm2";
+                           return std::string(info.param).find("gemma") == 0 ? "gemma3" : "smollm2";
                          });

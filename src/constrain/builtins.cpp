@@ -25,8 +25,8 @@ std::string hex_escape(uint32_t cp) {
 
 // One code point inside a GBNF character class.
 std::string class_char(uint32_t cp) {
-  if (cp >= 0x20 && cp < 0x7F && cp != ']' && cp != '[' && cp != '\\' && cp != '^' &&
-      cp != '-' && cp != '"') {
+  if (cp >= 0x20 && cp < 0x7F && cp != ']' && cp != '[' && cp != '\\' && cp != '^' && cp != '-' &&
+      cp != '"') {
     return std::string(1, char(cp));
   }
   return hex_escape(cp);
@@ -71,7 +71,7 @@ Ranges complement(const Ranges& r) {
 const Ranges kDigit = {{'0', '9'}};
 const Ranges kWord = {{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}};
 // ECMAScript's WhiteSpace and LineTerminator.
-const Ranges kSpace = {{0x09, 0x0D}, {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680},
+const Ranges kSpace = {{0x09, 0x0D},     {0x20, 0x20},     {0xA0, 0xA0},     {0x1680, 0x1680},
                        {0x2000, 0x200A}, {0x2028, 0x2029}, {0x202F, 0x202F}, {0x205F, 0x205F},
                        {0x3000, 0x3000}, {0xFEFF, 0xFEFF}};
 const Ranges kNotNewline = complement({{'\n', '\n'}, {'\r', '\r'}, {0x2028, 0x2029}});
@@ -173,8 +173,8 @@ class RegexToGbnf {
       } else {
         n = m;
       }
-      if (at_end() || re_[pos_] != '}') return error("expected '}' closing the '{' at " +
-                                                      std::to_string(start));
+      if (at_end() || re_[pos_] != '}')
+        return error("expected '}' closing the '{' at " + std::to_string(start));
       ++pos_;
       atom_text += '{';
       atom_text += std::to_string(m);
@@ -185,8 +185,8 @@ class RegexToGbnf {
       return {};
     }
     if (!at_end() && re_[pos_] == '?') ++pos_;  // lazy: the same set of strings
-    if (!at_end() && (re_[pos_] == '*' || re_[pos_] == '+' || re_[pos_] == '?' ||
-                      re_[pos_] == '{')) {
+    if (!at_end() &&
+        (re_[pos_] == '*' || re_[pos_] == '+' || re_[pos_] == '?' || re_[pos_] == '{')) {
       return error("nothing to repeat");
     }
     return {};
@@ -211,10 +211,14 @@ class RegexToGbnf {
       if (at_end()) return error("expected hex digits");
       const char h = re_[pos_];
       uint32_t v;
-      if (h >= '0' && h <= '9') v = uint32_t(h - '0');
-      else if (h >= 'a' && h <= 'f') v = uint32_t(h - 'a' + 10);
-      else if (h >= 'A' && h <= 'F') v = uint32_t(h - 'A' + 10);
-      else return error("expected hex digits");
+      if (h >= '0' && h <= '9')
+        v = uint32_t(h - '0');
+      else if (h >= 'a' && h <= 'f')
+        v = uint32_t(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F')
+        v = uint32_t(h - 'A' + 10);
+      else
+        return error("expected hex digits");
       cp = cp * 16 + v;
       ++pos_;
     }
@@ -229,19 +233,45 @@ class RegexToGbnf {
     ++pos_;
     uint32_t cp = 0;
     switch (e) {
-      case 'd': ranges = kDigit; return {};
-      case 'D': ranges = complement(kDigit); return {};
-      case 'w': ranges = kWord; return {};
-      case 'W': ranges = complement(kWord); return {};
-      case 's': ranges = kSpace; return {};
-      case 'S': ranges = complement(kSpace); return {};
-      case 'n': cp = '\n'; break;
-      case 'r': cp = '\r'; break;
-      case 't': cp = '\t'; break;
-      case 'f': cp = '\f'; break;
-      case 'v': cp = '\v'; break;
-      case '0': cp = 0; break;
-      case 'x': MINNOW_RETURN_IF_ERROR(hex(2, cp)); break;
+      case 'd':
+        ranges = kDigit;
+        return {};
+      case 'D':
+        ranges = complement(kDigit);
+        return {};
+      case 'w':
+        ranges = kWord;
+        return {};
+      case 'W':
+        ranges = complement(kWord);
+        return {};
+      case 's':
+        ranges = kSpace;
+        return {};
+      case 'S':
+        ranges = complement(kSpace);
+        return {};
+      case 'n':
+        cp = '\n';
+        break;
+      case 'r':
+        cp = '\r';
+        break;
+      case 't':
+        cp = '\t';
+        break;
+      case 'f':
+        cp = '\f';
+        break;
+      case 'v':
+        cp = '\v';
+        break;
+      case '0':
+        cp = 0;
+        break;
+      case 'x':
+        MINNOW_RETURN_IF_ERROR(hex(2, cp));
+        break;
       case 'u':
         if (!at_end() && re_[pos_] == '{') {
           ++pos_;
@@ -418,13 +448,20 @@ std::string gbnf_literal(std::string_view bytes) {
   std::string out = "\"";
   for (char ch : bytes) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7F) out += hex_escape(c);
-    else out += ch;  // UTF-8 passes through: GBNF literals are read as UTF-8
+    if (c == '"')
+      out += "\\\"";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c < 0x20 || c == 0x7F)
+      out += hex_escape(c);
+    else
+      out += ch;  // UTF-8 passes through: GBNF literals are read as UTF-8
   }
   return out + "\"";
 }

@@ -36,11 +36,11 @@
 
 namespace minnow::constrain {
 
-inline constexpr size_t kMaxGrammarBytes = 1 << 20;       // GBNF source text
-inline constexpr size_t kMaxGrammarElements = 1 << 20;    // after expanding repetitions
-inline constexpr uint32_t kMaxRepeat = 10000;             // {m,n}: m and n at most this
-inline constexpr size_t kMaxStacks = 10000;               // live stacks in one state
-inline constexpr int kMaxRegexRepeat = 1000;              // {m,n} in a regex
+inline constexpr size_t kMaxGrammarBytes = 1 << 20;     // GBNF source text
+inline constexpr size_t kMaxGrammarElements = 1 << 20;  // after expanding repetitions
+inline constexpr uint32_t kMaxRepeat = 10000;           // {m,n}: m and n at most this
+inline constexpr size_t kMaxStacks = 10000;             // live stacks in one state
+inline constexpr int kMaxRegexRepeat = 1000;            // {m,n} in a regex
 
 // A parsed GBNF grammar (llama.cpp's format: rules `name ::= ...`, alternation |, grouping (),
 // literals "..." with escapes \n \r \t \" \\ \[ \] \xHH \uHHHH \UHHHHHHHH, char classes [a-z]
@@ -207,8 +207,8 @@ class GrammarConstraint : public sampling::Constraint {
   uint32_t state_ = 0;
   bool at_start_ = true;
   Status status_;
-  std::vector<uint32_t> walk_states_;  // (max depth + 1) the trie walk's state per depth
-  std::vector<uint64_t> allowed_bits_;  // (n_ranked / 64) scratch of mask(), by trie rank
+  std::vector<uint32_t> walk_states_;            // (max depth + 1) the trie walk's state per depth
+  std::vector<uint64_t> allowed_bits_;           // (n_ranked / 64) scratch of mask(), by trie rank
   std::vector<std::pair<int32_t, float>> kept_;  // scratch of mask(): allowed ids and logits
   int64_t n_masks_ = 0;
   double mask_ms_total_ = 0;

@@ -62,10 +62,9 @@ void GrammarConstraint::accept(int32_t token) {
   const std::string_view p = vocab_->piece(token);
   const uint32_t s = p.empty() ? Matcher::kDead : walk(p);
   if (s == Matcher::kDead) {
-    status_ = matcher_->status().ok()
-                  ? Status::error("constraint: token " + std::to_string(token) +
-                                  " is not allowed by the grammar here")
-                  : matcher_->status();
+    status_ = matcher_->status().ok() ? Status::error("constraint: token " + std::to_string(token) +
+                                                      " is not allowed by the grammar here")
+                                      : matcher_->status();
     return;
   }
   at_start_ = false;

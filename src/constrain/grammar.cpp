@@ -222,15 +222,34 @@ class GrammarBuilder {
       const char e = src_[pos_++];
       int hex_digits = 0;
       switch (e) {
-        case 'n': cp = '\n'; return {};
-        case 'r': cp = '\r'; return {};
-        case 't': cp = '\t'; return {};
-        case '\\': case '"': case '[': case ']': case '-': case '^': case '/': case '\'':
+        case 'n':
+          cp = '\n';
+          return {};
+        case 'r':
+          cp = '\r';
+          return {};
+        case 't':
+          cp = '\t';
+          return {};
+        case '\\':
+        case '"':
+        case '[':
+        case ']':
+        case '-':
+        case '^':
+        case '/':
+        case '\'':
           cp = uint32_t(e);
           return {};
-        case 'x': hex_digits = 2; break;
-        case 'u': hex_digits = 4; break;
-        case 'U': hex_digits = 8; break;
+        case 'x':
+          hex_digits = 2;
+          break;
+        case 'u':
+          hex_digits = 4;
+          break;
+        case 'U':
+          hex_digits = 8;
+          break;
         default:
           --pos_;
           return error(std::string("unknown escape '\\") + e + "'");
@@ -239,10 +258,14 @@ class GrammarBuilder {
       for (int i = 0; i < hex_digits; ++i) {
         const char h = peek();
         uint32_t v;
-        if (h >= '0' && h <= '9') v = uint32_t(h - '0');
-        else if (h >= 'a' && h <= 'f') v = uint32_t(h - 'a' + 10);
-        else if (h >= 'A' && h <= 'F') v = uint32_t(h - 'A' + 10);
-        else return error("expected " + std::to_string(hex_digits) + " hex digits");
+        if (h >= '0' && h <= '9')
+          v = uint32_t(h - '0');
+        else if (h >= 'a' && h <= 'f')
+          v = uint32_t(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F')
+          v = uint32_t(h - 'A' + 10);
+        else
+          return error("expected " + std::to_string(hex_digits) + " hex digits");
         cp = cp * 16 + v;
         ++pos_;
       }

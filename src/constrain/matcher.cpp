@@ -211,9 +211,9 @@ uint8_t Matcher::compute_plain_run(uint32_t s) {
 uint32_t Matcher::compact_if_large(uint32_t keep) {
   if (nodes_.size() <= kMaxCachedNodes && states_.size() <= kMaxCachedStates) return keep;
   std::vector<Node> old_nodes = std::move(nodes_);
-  std::vector<uint32_t> stacks(stack_pool_.begin() + states_[keep].stacks_begin,
-                               stack_pool_.begin() + states_[keep].stacks_begin +
-                                   states_[keep].stacks_size);
+  std::vector<uint32_t> stacks(
+      stack_pool_.begin() + states_[keep].stacks_begin,
+      stack_pool_.begin() + states_[keep].stacks_begin + states_[keep].stacks_size);
   const uint32_t partial = states_[keep].partial_cp;
   const uint8_t rem = states_[keep].remaining;
   const uint8_t len = states_[keep].seq_len;
