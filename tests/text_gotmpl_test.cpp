@@ -45,6 +45,12 @@ std::vector<Message> conversation(const std::string& name) {
             {"assistant", "Hello."},
             {"system", "Use French."},
             {"user", "Hi?"}};
+  if (name == "tool-call-only") {
+    Message call{"assistant", ""};
+    call.tool_calls_json =
+        R"([{"function":{"name":"get_weather","arguments":{"location":"San Francisco, CA"}}}])";
+    return {call};
+  }
   if (name == "tools") {
     Message call{"assistant", ""};
     call.tool_calls_json = R"([{"function":{"name":"get_weather","arguments":{"city":"Paris"}}}])";
@@ -121,7 +127,8 @@ INSTANTIATE_TEST_SUITE_P(
         GoldenCase{"mistral-instruct-legacy", "system-user-assistant-user"},
         GoldenCase{"mistral-instruct-legacy", "generate"}, GoldenCase{"tools-chatml", "user"},
         GoldenCase{"tools-chatml", "system-user-assistant-user"},
-        GoldenCase{"tools-chatml", "tools"}),
+        GoldenCase{"tools-chatml", "tools"}, GoldenCase{"command-r", "tool-call-only"},
+        GoldenCase{"command-r", "tools"}, GoldenCase{"command-r", "user-assistant-user"}),
     case_name);
 
 // ---- semantics, one feature at a time
