@@ -43,12 +43,14 @@ LICENSE Apache-2.0
 }
 
 TEST(Modelfile, QuotedValuesAndCrlf) {
-  auto mf = parse_modelfile("FROM m\r\nSYSTEM \"say \\\"hi\\\" \\\\ bye\"\r\nPARAMETER stop \" \"\r\n");
+  auto mf =
+      parse_modelfile("FROM m\r\nSYSTEM \"say \\\"hi\\\" \\\\ bye\"\r\nPARAMETER stop \" \"\r\n");
   ASSERT_TRUE(mf.ok()) << mf.error();
   EXPECT_EQ(*mf->system, "say \"hi\" \\ bye");
   EXPECT_EQ(mf->parameters.at("stop"), std::vector<std::string>{" "});
   // A later TEMPLATE / SYSTEM replaces an earlier one; a later parameter too (stop adds).
-  auto twice = parse_modelfile("FROM m\nSYSTEM a\nSYSTEM b\nPARAMETER top_p 0.5\nPARAMETER top_p 0.9\n");
+  auto twice =
+      parse_modelfile("FROM m\nSYSTEM a\nSYSTEM b\nPARAMETER top_p 0.5\nPARAMETER top_p 0.9\n");
   ASSERT_TRUE(twice.ok()) << twice.error();
   EXPECT_EQ(*twice->system, "b");
   EXPECT_EQ(twice->parameters.at("top_p"), std::vector<std::string>{"0.9"});

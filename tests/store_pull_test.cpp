@@ -2,8 +2,8 @@
 // after a dropped connection and after a cancel, refusal of a wrong size / wrong hash / non-GGUF
 // download with nothing registered, and how specs name models. Runs under ASan in CI (the
 // Python tests drive the same paths through the binary).
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -49,7 +49,7 @@ class Hub {
  public:
   Hub() {
     srv_.Get(R"(/api/models/([^/]+)/([^/]+)/tree/main)", [this](const httplib::Request& req,
-                                                                 httplib::Response& res) {
+                                                                httplib::Response& res) {
       std::lock_guard<std::mutex> g(mu_);
       nlohmann::json list = nlohmann::json::array();
       bool any = false;
@@ -58,11 +58,11 @@ class Hub {
         any = true;
         const std::string name = key.substr(key.rfind('/') + 1);
         const uint64_t size = f.published_size.value_or(f.data.size());
-        list.push_back({{"type", "file"},
-                        {"path", name},
-                        {"size", size},
-                        {"lfs",
-                         {{"oid", f.published_sha.value_or(sha256_hex(f.data))}, {"size", size}}}});
+        list.push_back(
+            {{"type", "file"},
+             {"path", name},
+             {"size", size},
+             {"lfs", {{"oid", f.published_sha.value_or(sha256_hex(f.data))}, {"size", size}}}});
       }
       if (!any) {
         res.status = 404;

@@ -1,5 +1,7 @@
 // The model store on disk: create / cp / rm / list, garbage collection, refusal of damaged or
 // hostile manifests, and atomicity (a blob write that fails leaves no manifest and no litter).
+#include "store/store.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -16,7 +18,6 @@
 #include "gguf/gguf.h"
 #include "store/registry.h"
 #include "store/sha256.h"
-#include "store/store.h"
 
 namespace minnow::store {
 namespace {
@@ -30,8 +31,10 @@ class ScopedEnv {
     setenv(name, value.c_str(), 1);
   }
   ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
   }
 
  private:
@@ -138,8 +141,9 @@ LICENSE MIT)"),
 TEST_F(StoreTest, CreateFromAModelInheritsAndOverrides) {
   make_gguf("tiny.gguf");
   Store s(root_);
-  ASSERT_TRUE(s.create(name("base"), modelfile("FROM tiny.gguf\nPARAMETER temperature 0.5\n"
-                                               "PARAMETER top_k 7\nSYSTEM base system\n"),
+  ASSERT_TRUE(s.create(name("base"),
+                       modelfile("FROM tiny.gguf\nPARAMETER temperature 0.5\n"
+                                 "PARAMETER top_k 7\nSYSTEM base system\n"),
                        dir_)
                   .ok());
   auto child =

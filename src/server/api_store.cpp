@@ -85,7 +85,8 @@ store::Modelfile modelfile_of(const Json& body, store::Store& s) {
       if (file.ends_with(".gguf")) ggufs.push_back(s.blob_path(*hex));
     }
     if (ggufs.size() != 1)
-      throw ApiError(400, "'files' must name exactly one .gguf file (safetensors are not supported)");
+      throw ApiError(400,
+                     "'files' must name exactly one .gguf file (safetensors are not supported)");
     mf.from = ggufs[0];
   }
   if (auto it = body.find("adapters"); it != body.end() && !it->is_null() && !it->empty())
@@ -134,7 +135,8 @@ store::Modelfile modelfile_of(const Json& body, store::Store& s) {
       mf.messages.push_back({*role, get_string(m, "content").value_or("")});
     }
   }
-  if (mf.from.empty()) throw ApiError(400, "'from' (a model or a GGUF path) or 'files' is required");
+  if (mf.from.empty())
+    throw ApiError(400, "'from' (a model or a GGUF path) or 'files' is required");
   return mf;
 }
 

@@ -175,8 +175,7 @@ Result<std::string> check_parameter(std::string_view name, std::string_view raw)
   if (spec->type == ParamType::kInt) {
     int64_t i = 0;
     auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
-    if (v.empty() || ec != std::errc() || p != v.data() + v.size())
-      return bad("is not an integer");
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size()) return bad("is not an integer");
     d = static_cast<double>(i);
   } else {
     char* end = nullptr;
@@ -185,9 +184,10 @@ Result<std::string> check_parameter(std::string_view name, std::string_view raw)
       return bad("is not a number");
   }
   if (d < spec->min || d > spec->max) {
-    std::string range = spec->max >= kInf ? ">= " + std::to_string(static_cast<int64_t>(spec->min))
-                                          : "between " + std::to_string(static_cast<int>(spec->min)) +
-                                                " and " + std::to_string(static_cast<int>(spec->max));
+    std::string range = spec->max >= kInf
+                            ? ">= " + std::to_string(static_cast<int64_t>(spec->min))
+                            : "between " + std::to_string(static_cast<int>(spec->min)) + " and " +
+                                  std::to_string(static_cast<int>(spec->max));
     return bad("is out of range (must be " + range + ")");
   }
   return v;
@@ -234,9 +234,12 @@ Result<Modelfile> parse_modelfile(std::string_view text) {
     } else if (instr == "template" || instr == "system" || instr == "license") {
       auto v = r.value(rest, n);
       if (!v.ok()) return v.status();
-      if (instr == "template") mf.template_text = *v;
-      else if (instr == "system") mf.system = *v;
-      else mf.licenses.push_back(*v);
+      if (instr == "template")
+        mf.template_text = *v;
+      else if (instr == "system")
+        mf.system = *v;
+      else
+        mf.licenses.push_back(*v);
     } else if (instr == "message") {
       auto [role, content] = split_word(rest);
       const std::string role_l = lower(role);

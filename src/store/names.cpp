@@ -29,7 +29,8 @@ Status check_part(std::string_view what, std::string_view part, std::string_view
                          " " + why);
   };
   if (part.empty()) return bad("is empty");
-  if (part.size() > kMaxPart) return bad("is longer than " + std::to_string(kMaxPart) + " characters");
+  if (part.size() > kMaxPart)
+    return bad("is longer than " + std::to_string(kMaxPart) + " characters");
   if (!is_alnum(part[0])) return bad(quoted(part) + " must start with a letter or digit");
   for (char c : part) {
     if (!is_alnum(c) && c != '_' && c != '-' && c != '.') {
@@ -55,7 +56,8 @@ Status check_host(std::string_view host, std::string_view full) {
     if (!digits) return bad("port " + quoted(port) + " is not a number");
   }
   if (name.empty()) return bad("is empty");
-  if (name.size() > kMaxHost) return bad("is longer than " + std::to_string(kMaxHost) + " characters");
+  if (name.size() > kMaxHost)
+    return bad("is longer than " + std::to_string(kMaxHost) + " characters");
   if (!is_alnum(name[0])) return bad(quoted(name) + " must start with a letter or digit");
   for (char c : name) {
     if (!is_alnum(c) && c != '-' && c != '.' && c != '_')
@@ -69,8 +71,10 @@ Status check_host(std::string_view host, std::string_view full) {
 
 std::string ModelName::display() const {
   std::string out;
-  if (host != kDefaultHost) out += host + "/" + ns + "/";
-  else if (ns != kDefaultNamespace) out += ns + "/";
+  if (host != kDefaultHost)
+    out += host + "/" + ns + "/";
+  else if (ns != kDefaultNamespace)
+    out += ns + "/";
   return out + model + ":" + tag;
 }
 

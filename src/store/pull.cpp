@@ -84,7 +84,8 @@ std::unique_ptr<httplib::Client> make_client(const std::string& origin) {
   cli->set_keep_alive(false);
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
   cli->enable_server_certificate_verification(true);
-  for (const char* bundle : {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
+  for (const char* bundle :
+       {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
     if (fs::exists(bundle)) {
       cli->set_ca_cert_path(bundle);
       break;
@@ -111,8 +112,8 @@ std::string http_error(const std::string& url, const httplib::Result& r) {
 struct Target {
   std::string url;
   std::string file_name;
-  uint64_t size = 0;  // 0: unknown
-  std::string hex;    // empty: unknown
+  uint64_t size = 0;         // 0: unknown
+  std::string hex;           // empty: unknown
   bool huggingface = false;  // send $HF_TOKEN
 };
 
@@ -195,7 +196,8 @@ Result<Target> resolve_url(const std::string& url) {
   auto r = cli->Head(u->path);
   if (!r) return Status::error(http_error(url, r));
   if (r->status >= 400) return Status::error(http_error(url, r));
-  if (r->has_header("X-Linked-Size")) t.size = std::strtoull(r->get_header_value("X-Linked-Size").c_str(), nullptr, 10);
+  if (r->has_header("X-Linked-Size"))
+    t.size = std::strtoull(r->get_header_value("X-Linked-Size").c_str(), nullptr, 10);
   if (r->has_header("X-Linked-Etag")) {
     std::string etag = r->get_header_value("X-Linked-Etag");
     etag.erase(std::remove(etag.begin(), etag.end(), '"'), etag.end());
@@ -211,7 +213,7 @@ struct Downloader {
   const Target& target;
   std::string partial;  // the file being written
   const PullOptions& options;
-  std::string digest;   // for progress lines
+  std::string digest;  // for progress lines
 
   bool report(uint64_t completed) const {
     if (!options.progress) return true;
@@ -244,7 +246,8 @@ struct Downloader {
       ~CloseFd() { ::close(fd); }
     } close_fd{fd};
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0)
-      return Status::error("another pull is downloading " + target.file_name + " (" + partial + ")");
+      return Status::error("another pull is downloading " + target.file_name + " (" + partial +
+                           ")");
     for (int attempt = 0; attempt < std::max(1, options.max_attempts); ++attempt) {
       if (target.size && have == target.size) return have;
       if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
@@ -321,7 +324,8 @@ struct Downloader {
             return true;
           });
       const bool synced = ::fsync(fd) == 0;
-      if (cancelled) return Status::error("pull cancelled (the partial download is kept: " + partial + ")");
+      if (cancelled)
+        return Status::error("pull cancelled (the partial download is kept: " + partial + ")");
       if (!fatal.empty()) return Status::error(fatal);
       if (!synced) return Status::error(partial + ": fsync: " + std::strerror(errno));
       if (r && (r->status == 200 || r->status == 206)) {
@@ -344,7 +348,8 @@ std::string name_from_file(std::string_view file) {
   std::string stem(file.substr(0, file.rfind('.')));
   std::string out;
   for (char c : lower(stem)) {
-    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') ? c : '-';
+    out +=
+        (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.') ? c : '-';
   }
   while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out.front()))) out.erase(0, 1);
   if (out.size() > 80) out.resize(80);
@@ -421,10 +426,10 @@ Result<StoredModel> pull(Store& store, std::string_view spec, const PullOptions&
     name = *n;
   }
   say("pulling manifest");
-  auto target = src->huggingface
-                    ? resolve_hf(*src, options.hf_endpoint.empty() ? hf_endpoint()
-                                                                   : options.hf_endpoint)
-                    : resolve_url(src->url);
+  auto target =
+      src->huggingface
+          ? resolve_hf(*src, options.hf_endpoint.empty() ? hf_endpoint() : options.hf_endpoint)
+          : resolve_url(src->url);
   if (!target.ok()) return target.status();
 
   std::error_code ec;
@@ -435,13 +440,14 @@ Result<StoredModel> pull(Store& store, std::string_view spec, const PullOptions&
       fs::file_size(store.blob_path(target->hex), ec) == target->size) {
     layer = Layer{std::string(kMediaModel), "sha256:" + target->hex, target->size};
     if (options.progress)
-      options.progress({"pulling " + target->hex.substr(0, 12), layer.digest, layer.size, layer.size});
+      options.progress(
+          {"pulling " + target->hex.substr(0, 12), layer.digest, layer.size, layer.size});
   } else {
     // Known hash: the partial is named by it (as Ollama does), so any pull of the same file
     // resumes it; unknown: by the URL's hash.
-    const std::string partial =
-        target->hex.empty() ? store.root() + "/blobs/partial-" + sha256_hex(target->url)
-                            : store.blob_path(target->hex) + "-partial";
+    const std::string partial = target->hex.empty()
+                                    ? store.root() + "/blobs/partial-" + sha256_hex(target->url)
+                                    : store.blob_path(target->hex) + "-partial";
     Downloader d{*target, partial, options, target->hex.empty() ? "" : "sha256:" + target->hex};
     auto got = d.run();
     if (!got.ok()) {

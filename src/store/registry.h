@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "store/modelfile.h"
-
 #include "util/status.h"
 
 namespace minnow::store {
@@ -38,12 +37,12 @@ struct ResolvedModel {
   const KnownModel* known = nullptr;  // set when resolved by a known name outside the store
   // What the store adds (empty for plain paths and the cache's known models): what a loaded
   // model applies on top of the GGUF, from the Modelfile it was created with.
-  std::string name;    // the store's name ("smollm2:135m", "me/helper:latest"); empty for paths
-  std::string digest;  // "sha256:<hex>" of the GGUF (the table's sha256 for known models)
-  Parameters parameters;      // name -> values as text ("temperature" -> {"0.7"}; "stop" repeats)
-  std::string template_text;  // TEMPLATE, a Go template kept as given (not rendered by minnow)
-  std::string system;         // SYSTEM
-  std::vector<Message> messages;      // MESSAGE lines, in order
+  std::string name;       // the store's name ("smollm2:135m", "me/helper:latest"); empty for paths
+  std::string digest;     // "sha256:<hex>" of the GGUF (the table's sha256 for known models)
+  Parameters parameters;  // name -> values as text ("temperature" -> {"0.7"}; "stop" repeats)
+  std::string template_text;      // TEMPLATE, a Go template kept as given (not rendered by minnow)
+  std::string system;             // SYSTEM
+  std::vector<Message> messages;  // MESSAGE lines, in order
   std::vector<std::string> licenses;  // LICENSE texts
   bool from_store = false;
 };

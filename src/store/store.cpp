@@ -123,8 +123,7 @@ Json layer_json(const Layer& l) {
 
 Result<Layer> layer_from_json(const Json& j, const std::string& where) {
   if (!j.is_object() || !j.contains("mediaType") || !j.contains("digest") || !j.contains("size") ||
-      !j["mediaType"].is_string() || !j["digest"].is_string() ||
-      !j["size"].is_number_unsigned()) {
+      !j["mediaType"].is_string() || !j["digest"].is_string() || !j["size"].is_number_unsigned()) {
     return Status::error(where + ": a layer needs mediaType, digest and size");
   }
   Layer l{j["mediaType"].get<std::string>(), j["digest"].get<std::string>(),
@@ -363,9 +362,8 @@ Result<StoredModel> Store::load(const ModelName& name, const std::string& path) 
       const uint64_t size = fs::file_size(blob_path(hex), ec);
       if (ec) return Status::error(who + ": its GGUF blob " + l.digest + " is missing");
       if (size != l.size) {
-        return Status::error(who + ": its GGUF blob " + l.digest + " has " +
-                             std::to_string(size) + " bytes, the manifest says " +
-                             std::to_string(l.size));
+        return Status::error(who + ": its GGUF blob " + l.digest + " has " + std::to_string(size) +
+                             " bytes, the manifest says " + std::to_string(l.size));
       }
       out.model_path = blob_path(hex);
       out.model_digest = l.digest;
@@ -610,7 +608,8 @@ Result<StoredModel> Store::create(const ModelName& name, const Modelfile& mf,
   if (!system.empty()) MINNOW_RETURN_IF_ERROR(add(system, kMediaSystem));
   if (!messages.empty()) {
     Json j = Json::array();
-    for (const auto& msg : messages) j.push_back(Json{{"role", msg.role}, {"content", msg.content}});
+    for (const auto& msg : messages)
+      j.push_back(Json{{"role", msg.role}, {"content", msg.content}});
     MINNOW_RETURN_IF_ERROR(add(j.dump(), kMediaMessages));
   }
   for (const auto& l : licenses) MINNOW_RETURN_IF_ERROR(add(l, kMediaLicense));
