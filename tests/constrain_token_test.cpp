@@ -276,6 +276,32 @@ TEST_P(ConstrainReal, MaskEqualsBruteForceAlongRandomWalks) {
   }
 }
 
+// Inside strings the walk allows whole subtrees at once (plain ASCII, then any text): the mask
+// must still be exactly the brute force there, bounded strings and a near-full one included.
+TEST_P(ConstrainReal, MaskEqualsBruteForceInsideStrings) {
+  const int32_t n = rv_->vocab->n_tokens();
+  struct Case {
+    std::string gbnf;
+    const char* prefix;
+  };
+  const std::vector<Case> cases = {
+      {mc::json_gbnf(true), "{\"name\": \"Sa"},
+      {mc::json_gbnf(true), "{\"name\": \"caf\xC3\xA9 "},
+      {golden_grammar("json.gbnf"), "{\"k\": \""},
+      {golden_grammar("json.gbnf"), "{\"k\": \"0123456789012345678"},  // 5 characters left
+      {"root ::= \"<\" [^<>]{0,3} \">\"", "<"},
+      {"root ::= [ -~]{0,6} \".\"", "ab"},
+  };
+  for (const auto& k : cases) {
+    auto c = constraint(k.gbnf, rv_->vocab);
+    ASSERT_TRUE(c);
+    for (int32_t t : ids(k.prefix)) c->accept(t);
+    ASSERT_TRUE(c->status().ok()) << k.prefix;
+    EXPECT_EQ(masked_allowed(*c, n), brute_allowed(*c, n)) << k.prefix;
+    EXPECT_EQ(masked_allowed(*c, n), brute_allowed(*c, n)) << k.prefix << " (warm)";
+  }
+}
+
 TEST_P(ConstrainReal, TokenizedTextIsAcceptedAndEogOnlyWhenComplete) {
   struct Case {
     const char* file;

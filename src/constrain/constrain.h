@@ -67,6 +67,7 @@ class Grammar {
   struct CharClass {
     std::vector<std::pair<uint32_t, uint32_t>> ranges;
     bool contains(uint32_t cp) const;
+    bool contains_range(uint32_t lo, uint32_t hi) const;  // all of [lo, hi]
     bool intersects(uint32_t lo, uint32_t hi) const;
   };
   struct Rule {
@@ -142,6 +143,10 @@ class Vocab {
     uint16_t depth;
     uint8_t byte;
     uint8_t plain_height;
+    // Likewise for text: the node starts a character on its path, every path through the
+    // subtree is valid UTF-8 (a last character may be cut), and its ASCII bytes are plain;
+    // then the subtree's height, else 0. Lets the walk skip multilingual subtrees in strings.
+    uint8_t text_height;
   };
   static bool is_plain_byte(uint8_t b) { return b >= 0x20 && b < 0x7F && b != '"' && b != '\\'; }
   struct Trie {

@@ -112,9 +112,10 @@ void GrammarConstraint::mask(std::span<float> logits) {
     for (size_t i = 1; i < n_nodes;) {
       const Vocab::TrieNode& node = nodes[i];
       const uint32_t parent = node.depth == last_depth + 1 ? last : st[node.depth - 1];
-      // A subtree of plain bytes no longer than the plain run ahead: all of it is allowed.
-      if (node.plain_height != 0 && !(strip && node.depth == 1) &&
-          node.plain_height <= m.plain_run(parent)) {
+      // A subtree of plain bytes (or of text) no longer than the run ahead: all of it allowed.
+      const bool skip_ok = !(strip && node.depth == 1);
+      if (skip_ok && ((node.plain_height != 0 && node.plain_height <= m.plain_run(parent)) ||
+                      (node.text_height != 0 && node.text_height <= m.text_run(parent)))) {
         allow_ranks(node.first_rank, nodes[node.subtree_end].first_rank);
         i = node.subtree_end;
         last_depth = 0xFFFF;  // the next node is not this one's child

@@ -17,6 +17,12 @@ bool Grammar::CharClass::contains(uint32_t cp) const {
   return it != ranges.begin() && cp <= std::prev(it)->second;
 }
 
+bool Grammar::CharClass::contains_range(uint32_t lo, uint32_t hi) const {
+  auto it = std::upper_bound(ranges.begin(), ranges.end(), lo,
+                             [](uint32_t v, const auto& r) { return v < r.first; });
+  return it != ranges.begin() && hi <= std::prev(it)->second;
+}
+
 bool Grammar::CharClass::intersects(uint32_t lo, uint32_t hi) const {
   // The first range ending at or after lo must start at or before hi.
   auto it = std::lower_bound(ranges.begin(), ranges.end(), lo,

@@ -19,6 +19,7 @@ Matcher::Matcher(const Grammar& g) : g_(g) {
   states_.emplace_back();  // kDead
   rows_.assign(256, int32_t(kDead));
   plain_run_.assign(1, 0);
+  text_run_.assign(1, 0);
   std::vector<uint32_t> none;
   key_.clear();
   state_ids_.emplace(std::string(), kDead);
@@ -96,6 +97,7 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
   states_.push_back(std::move(st));
   rows_.resize(rows_.size() + 256, -1);
   plain_run_.push_back(kPlainUnknown);
+  text_run_.push_back(kPlainUnknown);
   return it->second;
 }
 
@@ -165,8 +167,27 @@ uint32_t Matcher::compute_next(uint32_t s, uint8_t b) {
   return r;
 }
 
-// The state every plain byte leads to from `s`, or kDead when one dies or two differ.
-uint32_t Matcher::uniform_plain_next(uint32_t s) {
+// The state every plain byte (text: and every character beyond ASCII) leads to from `s`, or
+// kDead when one dies or two differ. For text each stack's class must hold all of those
+// characters or none, so that any of them advances the same stacks as a space does.
+uint32_t Matcher::uniform_next(uint32_t s, bool text) {
+  if (text) {
+    if (states_[s].remaining != 0) return kDead;
+    const State& st = states_[s];
+    for (uint32_t i = 0; i < st.stacks_size; ++i) {
+      const uint32_t id = stack_pool_[st.stacks_begin + i];
+      if (id == 0) continue;
+      const auto& cls = g_.classes()[g_.elements()[nodes_[id].pos].arg];
+      const bool all = cls.contains_range(0x20, 0x21) && cls.contains_range(0x23, 0x5B) &&
+                       cls.contains_range(0x5D, 0x7E) && cls.contains_range(0x80, 0xD7FF) &&
+                       cls.contains_range(0xE000, 0x10FFFF);
+      const bool none = !cls.intersects(0x20, 0x21) && !cls.intersects(0x23, 0x5B) &&
+                        !cls.intersects(0x5D, 0x7E) && !cls.intersects(0x80, 0xD7FF) &&
+                        !cls.intersects(0xE000, 0x10FFFF);
+      if (!all && !none) return kDead;
+    }
+    return next(s, ' ');
+  }
   const uint32_t t = next(s, ' ');
   if (t == kDead) return kDead;
   for (int b = 0x21; b < 0x7F; ++b) {
@@ -175,26 +196,27 @@ uint32_t Matcher::uniform_plain_next(uint32_t s) {
   return t;
 }
 
-// Follows the chain s -> uniform_plain_next(s) -> ... until a state whose run is known, a dead
-// end, a self-loop (a run without end) or the cap, then fills the chain's runs back to front.
+// Follows the chain s -> uniform_next(s) -> ... until a state whose run is known, a dead end,
+// a self-loop (a run without end) or the cap, then fills the chain's runs back to front.
 // Anything longer than the cap, or a longer cycle, ends up underestimated: always safe.
-uint8_t Matcher::compute_plain_run(uint32_t s) {
+uint8_t Matcher::compute_run(uint32_t s, bool text) {
+  std::vector<uint8_t>& run = text ? text_run_ : plain_run_;
   chain_.clear();
   uint32_t cur = s;
   int tail = 0;
   while (true) {
-    if (plain_run_[cur] != kPlainUnknown) {
-      tail = plain_run_[cur];
+    if (run[cur] != kPlainUnknown) {
+      tail = run[cur];
       break;
     }
     if (chain_.size() >= kMaxPlainRun) break;
-    const uint32_t t = uniform_plain_next(cur);
+    const uint32_t t = uniform_next(cur, text);
     if (t == kDead) {
-      plain_run_[cur] = 0;
+      run[cur] = 0;
       break;
     }
     if (t == cur) {
-      plain_run_[cur] = kMaxPlainRun;
+      run[cur] = kMaxPlainRun;
       tail = kMaxPlainRun;
       break;
     }
@@ -203,9 +225,9 @@ uint8_t Matcher::compute_plain_run(uint32_t s) {
   }
   for (auto it = chain_.rbegin(); it != chain_.rend(); ++it) {
     tail = std::min<int>(tail + 1, kMaxPlainRun);
-    plain_run_[*it] = uint8_t(tail);
+    run[*it] = uint8_t(tail);
   }
-  return plain_run_[s] == kPlainUnknown ? 0 : plain_run_[s];
+  return run[s] == kPlainUnknown ? 0 : run[s];
 }
 
 uint32_t Matcher::compact_if_large(uint32_t keep) {
@@ -224,6 +246,7 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
   states_.emplace_back();
   rows_.assign(256, int32_t(kDead));
   plain_run_.assign(1, 0);
+  text_run_.assign(1, 0);
   stack_pool_.clear();
   state_ids_.clear();
   state_ids_.emplace(std::string(), kDead);

@@ -37,7 +37,14 @@ class Matcher {
   static constexpr uint8_t kMaxPlainRun = 64;
   uint8_t plain_run(uint32_t s) {
     const uint8_t r = plain_run_[s];
-    return r != kPlainUnknown ? r : compute_plain_run(s);
+    return r != kPlainUnknown ? r : compute_run(s, false);
+  }
+  // The same for text: plain bytes and any whole characters beyond ASCII, each step taking
+  // every one of them to one same state (a JSON string's characters). From a state with no
+  // character pending only.
+  uint8_t text_run(uint32_t s) {
+    const uint8_t r = text_run_[s];
+    return r != kPlainUnknown ? r : compute_run(s, true);
   }
   // Only the empty stack is left: no byte can follow.
   bool finished(uint32_t s) const { return states_[s].finished; }
@@ -66,8 +73,8 @@ class Matcher {
 
   static constexpr uint8_t kPlainUnknown = 0xFF;
   uint32_t compute_next(uint32_t s, uint8_t b);
-  uint8_t compute_plain_run(uint32_t s);
-  uint32_t uniform_plain_next(uint32_t s);
+  uint8_t compute_run(uint32_t s, bool text);
+  uint32_t uniform_next(uint32_t s, bool text);
   uint32_t node(uint32_t pos, uint32_t parent);
   void expand(uint32_t pos, uint32_t parent);
   uint32_t advance(uint32_t s, uint32_t cp);
@@ -83,6 +90,7 @@ class Matcher {
   // that a byte costs one load: the masking walk is a chain of these lookups.
   std::vector<int32_t> rows_;
   std::vector<uint8_t> plain_run_;  // (n_states) kPlainUnknown until asked
+  std::vector<uint8_t> text_run_;   // (n_states) kPlainUnknown until asked
   std::vector<uint32_t> chain_;     // scratch of compute_plain_run
   std::vector<uint32_t> stack_pool_;
   std::unordered_map<std::string, uint32_t> state_ids_;

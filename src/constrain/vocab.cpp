@@ -55,7 +55,7 @@ void Vocab::build() {
   t.same_bytes_next.assign(n, -1);
   t.child_of_root.assign(256, 0);
   auto add_node = [&](uint8_t byte, uint16_t depth) {
-    t.nodes.push_back({0, -1, 0, depth, byte, 0});
+    t.nodes.push_back({0, -1, 0, depth, byte, 0, 0});
     return uint32_t(t.nodes.size() - 1);
   };
   add_node(0, 0);
@@ -114,15 +114,50 @@ void Vocab::build() {
   for (uint32_t i = 0; i < t.nodes.size(); ++i) {
     for (uint32_t c = i + 1; c < t.nodes[i].subtree_end; c = t.nodes[c].subtree_end) parent[c] = i;
   }
+  // UTF-8 along each path from the root, top down (parents come first in preorder): whether
+  // the path is a valid prefix, how many continuation bytes are still due after the node, and
+  // the range the next byte must be in (narrower after E0, ED, F0, F4: no overlong forms,
+  // surrogates or values past U+10FFFF, the same rules as the matcher's).
+  std::vector<uint8_t> valid(t.nodes.size(), 1), due(t.nodes.size(), 0);
+  std::vector<uint8_t> next_lo(t.nodes.size(), 0x80), next_hi(t.nodes.size(), 0xBF);
+  for (uint32_t i = 1; i < n_real; ++i) {
+    const uint32_t p = parent[i];
+    const uint8_t b = t.nodes[i].byte;
+    if (!valid[p]) {
+      valid[i] = 0;
+    } else if (due[p] > 0) {
+      valid[i] = b >= next_lo[p] && b <= next_hi[p];
+      due[i] = uint8_t(due[p] - 1);
+    } else if (b < 0x80) {
+      due[i] = 0;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+      due[i] = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+      due[i] = 2;
+      if (b == 0xE0) next_lo[i] = 0xA0;
+      if (b == 0xED) next_hi[i] = 0x9F;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+      due[i] = 3;
+      if (b == 0xF0) next_lo[i] = 0x90;
+      if (b == 0xF4) next_hi[i] = 0x8F;
+    } else {
+      valid[i] = 0;
+    }
+  }
+  std::vector<uint8_t> all_text(t.nodes.size(), 1);
   for (size_t i = t.nodes.size(); i-- > 1;) {
     TrieNode& n = t.nodes[i];
     if (!is_plain_byte(n.byte)) all_plain[i] = 0;
     n.plain_height = all_plain[i] ? uint8_t(std::min<uint16_t>(height[i], 255)) : 0;
+    if (!valid[i] || (n.byte < 0x80 && !is_plain_byte(n.byte))) all_text[i] = 0;
     const uint32_t p = parent[i];
+    n.text_height =
+        all_text[i] && due[p] == 0 && valid[p] ? uint8_t(std::min<uint16_t>(height[i], 255)) : 0;
+    all_text[p] &= all_text[i];
     all_plain[p] &= all_plain[i];
     height[p] = std::max<uint16_t>(height[p], uint16_t(std::min<int>(height[i] + 1, 60000)));
   }
-  t.nodes.push_back({n_real, -1, uint32_t(t.rank_to_id.size()), 0, 0, 0});  // the sentinel
+  t.nodes.push_back({n_real, -1, uint32_t(t.rank_to_id.size()), 0, 0, 0, 0});  // the sentinel
 }
 
 }  // namespace minnow::constrain
