@@ -322,6 +322,7 @@ void Scheduler::worker() {
       running_.push_back(std::move(waiting_.front()));
       waiting_.pop_front();
     }
+    if (!in.empty()) budget = std::min(budget, std::max(1, opts_.prefill_chunk_while_decoding));
     for (auto& sp : running_) {
       Seq& s = *sp;
       if (s.prefilled || s.finished || budget <= 0) continue;
