@@ -65,6 +65,17 @@ Result<ResolvedModel> resolve_model(std::string_view name_or_path) {
       r.messages = m->messages;
       r.licenses = m->licenses;
       r.from_store = true;
+      // A known model the store holds as setup fetched it (smollm2:135m imported from the
+      // cache) still reads as that known model: its name, and the cache's file when that is
+      // the same content (a hard link of the blob), so that messages name the familiar file.
+      if (const KnownModel* known = find_model(r.name);
+          known && r.digest == "sha256:" + std::string(known->sha256)) {
+        r.known = known;
+        if (auto dir = model_cache_dir(); dir.ok()) {
+          const std::string cached = *dir + "/" + std::string(known->file);
+          if (fs::file_size(cached, ec) == known->bytes && !ec) r.path = cached;
+        }
+      }
       return r;
     }
   }

@@ -151,7 +151,9 @@ def test_missing_path_and_empty_cache_are_clear_errors(run_minnow, tmp_path):
     p = run_minnow("inspect", str(tmp_path / "absent.gguf"))
     assert p.returncode != 0 and "no such file" in p.stderr
 
-    p = run_minnow("inspect", "gemma3:270m", env={"MINNOW_CACHE": str(tmp_path)})
+    # An empty store too: a store that holds gemma3:270m would resolve it without the cache.
+    p = run_minnow("inspect", "gemma3:270m",
+                   env={"MINNOW_CACHE": str(tmp_path), "MINNOW_MODELS": str(tmp_path / "store")})
     assert p.returncode != 0
     assert "not in the model cache" in p.stderr and "quickstart.sh" in p.stderr
 
