@@ -87,6 +87,7 @@ def one_request(port: int, model: str, rng: random.Random, stats: Stats) -> None
                 stats.fail(f"{path}: 503 without Retry-After")
             resp.read()
             stats.add("503")
+            time.sleep(rng.uniform(0.05, 0.3))  # a client backs off a little, as SDKs do
             return
         if resp.status != 200:
             stats.fail(f"{path}: HTTP {resp.status}: {resp.read()[:200]!r}")
@@ -204,6 +205,7 @@ def main() -> int:
     for f in stats.failures[:20]:
         print("  " + f)
     print(f"server alive at the end: {alive}, /health: {health}, exit status {server.returncode}")
+    print("RSS every 10 s (MiB): " + " ".join(f"{m:.0f}" for t, m in rss[::10]))
     print(f"RSS after warm-up {rss_start:.0f} MiB, at the end {rss_end:.0f} MiB "
           f"({100 * growth:+.1f}%), max {rss_max:.0f} MiB")
     ok = not stats.failures and alive and health and growth < 0.10

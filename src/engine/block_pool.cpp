@@ -4,7 +4,9 @@
 
 namespace minnow::engine {
 
-BlockPool::BlockPool(int n_blocks) : meta_(std::max(0, n_blocks)) {
+BlockPool::BlockPool(int n_blocks, int max_cached)
+    : meta_(std::max(0, n_blocks)),
+      max_cached_(max_cached > 0 ? max_cached : std::max(16, n_blocks / 16)) {
   for (int b = 0; b < n_blocks; ++b) free_.insert(b);
 }
 
@@ -91,6 +93,12 @@ void BlockPool::release(int block) {
     m.lru_pos = std::prev(lru_.end());
   } else {
     free_.insert(block);
+  }
+  while (int(lru_.size()) > max_cached_) {
+    const int old = lru_.front();
+    lru_.pop_front();
+    unregister(old);
+    free_.insert(old);
   }
 }
 

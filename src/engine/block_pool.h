@@ -23,7 +23,10 @@ class BlockPool {
  public:
   static constexpr int kBlock = 64;  // = model::kSlotAlign
 
-  explicit BlockPool(int n_blocks);
+  // max_cached: unused registered blocks kept for prefix reuse at most (0: n_blocks / 16, at
+  // least 16); beyond it the least recently released are forgotten, so the memory a server
+  // touches levels off instead of growing with every distinct prompt until the pool is full.
+  explicit BlockPool(int n_blocks, int max_cached = 0);
 
   int n_blocks() const { return int(meta_.size()); }
   int n_free() const { return int(free_.size()); }      // never used, or released unregistered
@@ -62,6 +65,7 @@ class BlockPool {
   std::vector<Meta> meta_;
   std::set<int> free_;
   std::list<int> lru_;  // cached blocks, least recently released first
+  int max_cached_ = 0;
   std::unordered_map<uint64_t, int> by_key_;
   uint64_t prefix_hits_ = 0;
 };

@@ -201,7 +201,9 @@ void answer(const httplib::Request& req, httplib::Response& res, ModelManager& m
   // unknown model first to answer it with a proper 404.
   if (!store::resolve_model(model).ok())
     return send_error(res, 404, "model '" + model + "' not found");
-  if (const Status busy = admit_request(); !busy.ok()) return send_error(res, 503, busy.message());
+  auto admitted = admit_request();
+  if (!admitted.ok()) return send_error(res, 503, admitted.error());
+  job->admission = std::move(*admitted);
   res.set_chunked_content_provider(
       "application/x-ndjson",
       [&models, job, model, chat, final_object, tools](size_t, httplib::DataSink& sink) {

@@ -309,7 +309,9 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   if (!store::resolve_model(model).ok()) {
     return send_error(res, 404, "model '" + model + "' not found", "model");
   }
-  if (const Status busy = admit_request(); !busy.ok()) return send_error(res, 503, busy.message());
+  auto admitted = admit_request();
+  if (!admitted.ok()) return send_error(res, 503, admitted.error());
+  job->admission = std::move(*admitted);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider("text/event-stream", [&models, job, shape, chat, chunk_base](
                                                             size_t, httplib::DataSink& sink) {

@@ -10,13 +10,6 @@ using SteadyClock = std::chrono::steady_clock;
 std::atomic<int64_t> g_request_limit{0};
 std::atomic<int> g_request_timeout_s{0};
 
-// Counts a generation request from admission to its answer.
-struct InFlight {
-  InFlight() { ++in_flight(); }
-  ~InFlight() { --in_flight(); }
-  InFlight(const InFlight&) = delete;
-  InFlight& operator=(const InFlight&) = delete;
-};
 }  // namespace
 
 std::atomic<int64_t>& in_flight() {
@@ -27,21 +20,32 @@ void set_request_limit(int64_t limit) { g_request_limit = limit; }
 int64_t request_limit() { return g_request_limit.load(); }
 void set_request_timeout_s(int seconds) { g_request_timeout_s = seconds; }
 
-Status admit_request() {
+Result<Admission> admit_request() {
   const int64_t limit = request_limit();
-  if (limit > 0 && in_flight().load() >= limit) {
-    return Status::error(std::string(kBusyPrefix) + std::to_string(in_flight().load()) +
-                         " requests are running or queued (MINNOW_MAX_QUEUE waiting at most)");
-  }
-  return Status();
+  int64_t n = in_flight().load();
+  do {
+    if (limit > 0 && n >= limit) {
+      return Status::error(std::string(kBusyPrefix) + std::to_string(n) +
+                           " requests are running or queued (MINNOW_MAX_QUEUE waiting at most)");
+    }
+  } while (!in_flight().compare_exchange_weak(n, n + 1));
+  // A real object (a shared_ptr to nullptr would test false and look like no admission).
+  struct Slot {
+    ~Slot() { --in_flight(); }
+  };
+  return Admission(std::make_shared<Slot>());
 }
 
 Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
                           const std::function<bool(std::string_view)>& on_text,
                           const TokenFn& on_token, const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
-  MINNOW_RETURN_IF_ERROR(admit_request());
-  InFlight counted;
+  Admission admission = job.admission;
+  if (!admission) {
+    auto a = admit_request();
+    if (!a.ok()) return Status::error(a.error());
+    admission = std::move(*a);
+  }
   Metrics& stats = metrics();
   auto lease = models.acquire(job.model, job.num_ctx, job.num_thread);
   if (!lease.ok()) return Status::error(lease.error());

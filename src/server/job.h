@@ -19,6 +19,8 @@
 
 namespace minnow::server {
 
+using Admission = std::shared_ptr<void>;  // see admit_request()
+
 struct GenerationJob {
   std::string model;
   bool chat = false;                          // messages through the chat template
@@ -37,6 +39,7 @@ struct GenerationJob {
   int num_thread = 0;  // 0: the server's threads
   std::optional<std::chrono::seconds> keep_alive;
   std::function<bool()> alive;  // the client is still connected (connection_probe)
+  Admission admission;           // taken by the handler (streaming); else run_job takes one
 };
 
 struct JobResult {
@@ -51,7 +54,9 @@ struct JobResult {
 void set_request_limit(int64_t limit);
 int64_t request_limit();
 std::atomic<int64_t>& in_flight();
-Status admit_request();
+// A place among the requests in flight, held until dropped; kBusyPrefix error when none is
+// left. Streaming handlers take it before answering 200, so the stream cannot fail on it.
+Result<Admission> admit_request();
 // A generation that runs longer than this is stopped with an error (0: no limit).
 void set_request_timeout_s(int seconds);
 
