@@ -174,6 +174,12 @@ void apply_model_defaults(GenerationJob& job) {
   param_as(p, "num_ctx", job.num_ctx);
   if (auto it = p.find("stop"); it != p.end()) job.gen.stop = it->second;
   job.model_system = r->system;
+  if (!r->template_text.empty()) {
+    // Checked at create; a template that no longer parses is reported with the request.
+    auto g = text::GoTemplate::parse(r->template_text);
+    if (!g.ok()) throw ApiError(400, "the model's TEMPLATE: " + g.error());
+    job.go_template = std::make_shared<const text::GoTemplate>(std::move(*g));
+  }
   for (const auto& m : r->messages) job.model_messages.push_back({m.role, m.content});
 }
 

@@ -3,8 +3,8 @@
 //   POST /api/generate, POST /api/chat (NDJSON streaming by default, "stream": false for one
 //   object). Durations are in nanoseconds. Errors: {"error": "..."} with 400 / 404 / 500.
 // /api/embed and /api/embeddings: mean-pooled, L2-normalized final hidden states.
-// Not yet: format (structured output), tools, images, template overrides, create,
-// copy, delete, pull — each is a clear 400/404 rather than ignored.
+// format, tools (chat), template (a Go template, as Ollama's) are honoured; images are a
+// clear 400 (text models only). The store endpoints are in api_store.cpp.
 #include <sys/stat.h>
 
 #include <cmath>
@@ -76,11 +76,6 @@ void refuse_unsupported(const Json& body) {
            !(it->is_string() && it->get<std::string>().empty());
   };
   if (given("images")) throw ApiError(400, "'images': this model takes text only");
-  if (body.contains("template") && !body["template"].is_null() && body["template"] != "") {
-    throw ApiError(400,
-                   "'template' overrides (Go templates) are not supported; the model's own "
-                   "chat template is used");
-  }
 }
 
 std::string parameter_size(uint64_t n) {
@@ -254,6 +249,11 @@ std::shared_ptr<GenerationJob> common_job(const Json& body) {
   job->keep_alive = parse_keep_alive(body);
   apply_model_defaults(*job);
   apply_options(body, *job);
+  if (auto t = get_string(body, "template"); t && !t->empty()) {
+    auto g = text::GoTemplate::parse(*t);
+    if (!g.ok()) throw ApiError(400, "'template': " + g.error());
+    job->go_template = std::make_shared<const text::GoTemplate>(std::move(*g));
+  }
   job->grammar = constraint_from(body);
   return job;
 }
@@ -505,13 +505,10 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
                       "application/json");
     });
   });
-  for (const char* path : {"/api/create", "/api/copy", "/api/pull", "/api/push"}) {
-    http.Post(path, [path](const httplib::Request&, httplib::Response& res) {
-      send_error(res, 501, std::string(path) + " is not implemented yet by minnow");
-    });
-  }
-  http.Delete("/api/delete", [](const httplib::Request&, httplib::Response& res) {
-    send_error(res, 501, "/api/delete is not implemented yet by minnow");
+  // /api/create, /api/copy, /api/delete, /api/pull: api_store.cpp. Pushing to a registry is
+  // not something a local runtime does.
+  http.Post("/api/push", [](const httplib::Request&, httplib::Response& res) {
+    send_error(res, 501, "/api/push is not supported by minnow (there is no registry to push to)");
   });
 }
 

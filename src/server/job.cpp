@@ -54,7 +54,22 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
   r.load_ms = lease->load_ms();
 
   std::string text;
-  if (job.chat || !job.raw) {
+  if (job.go_template && (job.chat || !job.raw)) {
+    // Ollama's way: the messages (a completion: its system and prompt) through the Go template.
+    std::vector<text::GoTemplate::Message> msgs;
+    if (job.chat) {
+      for (const auto& m2 : job.messages) msgs.emplace_back(m2.role, m2.content);
+    } else {
+      if (!job.system.empty()) msgs.emplace_back("system", job.system);
+      msgs.emplace_back("user", job.prompt);
+    }
+    auto rendered = job.go_template->render_ollama(msgs, "");
+    if (!rendered.ok()) {
+      models.release(std::move(*lease), job.keep_alive);
+      return Status::error("template: " + rendered.error());
+    }
+    text = std::move(*rendered);
+  } else if (job.chat || !job.raw) {
     std::vector<engine::ChatMessage> msgs = job.messages;
     if (!job.chat) {
       if (!job.system.empty()) msgs.push_back({"system", job.system});

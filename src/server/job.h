@@ -13,6 +13,7 @@
 
 #include "constrain/constrain.h"
 #include "engine/chat.h"
+#include "text/go_template.h"
 #include "engine/session.h"
 #include "server/models.h"
 #include "util/status.h"
@@ -33,6 +34,9 @@ struct GenerationJob {
   std::string model_system;
   std::vector<engine::ChatMessage> model_messages;
   engine::GenerateOptions gen;
+  // A Go template (Ollama's request field "template", or the store model's TEMPLATE) used
+  // instead of the model's own Jinja chat template.
+  std::shared_ptr<const text::GoTemplate> go_template;
   // Structured output (format / response_format / grammar / regex / choice / tools).
   std::shared_ptr<const constrain::Grammar> grammar;
   int num_ctx = 0;

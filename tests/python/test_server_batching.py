@@ -458,3 +458,32 @@ def test_num_thread_sets_the_model_up_with_that_many_threads(batching_server):
     r = requests.post(f"{url}/api/generate", timeout=30, json={
         "model": SMOL.name, "prompt": "x", "stream": False, "options": {"num_thread": -3}})
     assert r.status_code == 400 and "num_thread" in r.json()["error"]
+
+
+def test_go_template_in_a_request_and_a_modelfile(batching_server):
+    url = batching_server.url
+    chatml = ("{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
+              "{{ end }}<|im_start|>assistant\n")
+    base = {"model": SMOL.name, "stream": False, "options": {"temperature": 0, "num_predict": 12}}
+    # SmolLM2's own template is ChatML (with a system message given, it adds no default one):
+    # the same text through the Go template gives the same answer.
+    msgs = [{"role": "system", "content": "You answer briefly."},
+            {"role": "user", "content": "Name a fruit."}]
+    own = requests.post(f"{url}/api/chat", timeout=60, json={**base, "messages": msgs}).json()
+    via = requests.post(f"{url}/api/chat", timeout=60,
+                        json={**base, "template": chatml, "messages": msgs}).json()
+    assert via["message"]["content"] == own["message"]["content"]
+    # A template that changes the prompt changes the answer's context: /api/generate with one.
+    r = requests.post(f"{url}/api/generate", timeout=60, json={
+        **base, "prompt": "Paris is the capital of", "template": "{{ .Prompt }}"}).json()
+    assert r["response"].strip()
+    bad = requests.post(f"{url}/api/generate", timeout=60, json={
+        **base, "prompt": "x", "template": "{{ if .Prompt }}unterminated"})
+    assert bad.status_code == 400 and "'template'" in bad.json()["error"]
+    # A store model whose Modelfile has TEMPLATE uses it.
+    client = ollama.Client(host=url)
+    client.create(model="smol-gotmpl", from_=SMOL.name, template=chatml,
+                  parameters={"temperature": 0, "num_predict": 12})
+    r = client.chat(model="smol-gotmpl", messages=msgs)
+    assert r.message.content == own["message"]["content"]
+    client.delete("smol-gotmpl")
