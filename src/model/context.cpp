@@ -369,9 +369,9 @@ Status Context::shift(int n_keep, int n_discard) {
       const int moved = n_past_ - n_keep - n_discard;
       std::memmove(L.k_row(n_keep), L.k_row(n_keep + n_discard), size_t(moved) * L.k_row_bytes);
       if (L.v_transposed) {
-        for (int d = 0; d < c_.v_dim(); ++d) {
-          uint16_t* row = L.vt_row(d);
-          std::memmove(row + n_keep, row + n_keep + n_discard, size_t(moved) * 2);
+        // Slot by slot: the rows are cut into regions (not the hot path).
+        for (int sl = n_keep; sl < n_keep + moved; ++sl) {
+          for (int d = 0; d < c_.v_dim(); ++d) *L.vt_at(d, sl) = *L.vt_at(d, sl + n_discard);
         }
       } else {
         std::memmove(L.v_row(n_keep), L.v_row(n_keep + n_discard), size_t(moved) * L.v_row_bytes);
@@ -673,17 +673,15 @@ void Context::attend_item(int il, const Segment& sg, int tq, int g, AttnScratch&
     const int cap = own ? L.n_alloc : int(sg.blocks.size()) * kSlotAlign;
     nk = std::min(cap - k0, (pos_last + 1 - k0 + kSlotAlign - 1) / kSlotAlign * kSlotAlign);
   }
+  // Runs of physically consecutive slots, each inside one region of the transposed V cache.
   a.runs.clear();
-  if (own) {
-    a.runs.push_back({0, k0, nk});
-  } else {
-    for (int lb = k0 / kSlotAlign; lb < (k0 + nk) / kSlotAlign; ++lb) {
-      const int slot = sg.blocks[lb] * kSlotAlign;
-      if (!a.runs.empty() && a.runs.back().slot + a.runs.back().len == slot)
-        a.runs.back().len += kSlotAlign;
-      else
-        a.runs.push_back({lb * kSlotAlign - k0, slot, kSlotAlign});
-    }
+  for (int lb = k0 / kSlotAlign; lb < (k0 + nk) / kSlotAlign; ++lb) {
+    const int slot = (own ? lb : sg.blocks[lb]) * kSlotAlign;
+    const AttnScratch::Run* last = a.runs.empty() ? nullptr : &a.runs.back();
+    if (last && last->slot + last->len == slot && slot % L.vt_region != 0)
+      a.runs.back().len += kSlotAlign;
+    else
+      a.runs.push_back({lb * kSlotAlign - k0, slot, kSlotAlign});
   }
   const bool one_run = a.runs.size() == 1;
 
@@ -697,9 +695,8 @@ void Context::attend_item(int il, const Segment& sg, int tq, int g, AttnScratch&
                   L.k_row_bytes};
   };
   auto vt_view = [&](const AttnScratch::Run& r) {
-    return Matrix{TensorType::F16,
-                  reinterpret_cast<const uint8_t*>(L.vt_row(g * hdv)) + size_t(r.slot) * 2, hdv,
-                  r.len, size_t(L.n_alloc) * 2};
+    return Matrix{TensorType::F16, reinterpret_cast<const uint8_t*>(L.vt_at(g * hdv, r.slot)),
+                  hdv, r.len, size_t(L.vt_stride) * 2};
   };
   float* S = a.s.get();
   if (one_run) {

@@ -24,6 +24,16 @@ int slots_for(const ModelConfig& c, int il, int n_ctx, int n_batch, bool rings) 
 
 int aligned(int n) { return (n + kSlotAlign - 1) / kSlotAlign * kSlotAlign; }
 
+// Transposed V layout (kv_cache.h): regions of 1024 slots (a multiple of kSlotAlign, so a
+// block never straddles two), rows one cache line more than a region apart.
+constexpr int kVtRegion = 1024;
+constexpr int kVtPad = 32;
+
+uint64_t vt_bytes(int n_alloc, int v_dim) {
+  const int region = std::min(n_alloc, kVtRegion);
+  return uint64_t((n_alloc + region - 1) / region) * v_dim * (region + kVtPad) * 2;
+}
+
 void write_row(KvType type, const float* x, uint8_t* dst, int n) {
   if (type == KvType::kF16) {
     kernels::vec_ops().to_f16(x, reinterpret_cast<kernels::f16_t*>(dst), n);
@@ -62,8 +72,9 @@ uint64_t KvCache::bytes_for(const ModelConfig& c, int n_ctx, KvType type, int n_
                             bool rings) {
   uint64_t total = 0;
   for (int il = 0; il < c.n_layer; ++il) {
-    total += uint64_t(aligned(slots_for(c, il, n_ctx, n_batch, rings))) *
-             (row_bytes_of(type, c.k_dim()) + row_bytes_of(type, c.v_dim()));
+    const uint64_t n = aligned(slots_for(c, il, n_ctx, n_batch, rings));
+    total += n * row_bytes_of(type, c.k_dim()) +
+             (type == KvType::kF16 ? vt_bytes(int(n), c.v_dim()) : n * row_bytes_of(type, c.v_dim()));
   }
   return total;
 }
@@ -90,15 +101,18 @@ Result<KvCache> KvCache::create(const ModelConfig& c, int n_ctx, KvType type, in
     L.v_transposed = type == KvType::kF16;
     L.k_row_bytes = row_bytes_of(type, c.k_dim());
     L.v_row_bytes = row_bytes_of(type, c.v_dim());
+    L.vt_region = std::min(L.n_alloc, kVtRegion);
+    L.vt_stride = L.vt_region + kVtPad;
+    const size_t v_bytes = L.v_transposed ? vt_bytes(L.n_alloc, c.v_dim())
+                                          : size_t(L.n_alloc) * L.v_row_bytes;
     L.k = KvBuffer(size_t(L.n_alloc) * L.k_row_bytes);
-    L.v = KvBuffer(size_t(L.n_alloc) * L.v_row_bytes);
+    L.v = KvBuffer(v_bytes);
     if (!L.k.data || !L.v.data) {
-      return Status::error("cannot map " +
-                           std::to_string(size_t(L.n_alloc) * (L.k_row_bytes + L.v_row_bytes)) +
+      return Status::error("cannot map " + std::to_string(size_t(L.n_alloc) * L.k_row_bytes + v_bytes) +
                            " bytes for the KV cache of layer " + std::to_string(il));
     }
     if (L.ring) L.slot_pos.assign(L.n_slots, -1);
-    cache.bytes_ += uint64_t(L.n_alloc) * (L.k_row_bytes + L.v_row_bytes);
+    cache.bytes_ += uint64_t(L.n_alloc) * L.k_row_bytes + v_bytes;
   }
   return cache;
 }
@@ -118,7 +132,7 @@ void KvCache::store_slot(int il, int slot, const float* k, const float* v) {
   KvLayer& L = layers_[il];
   if (type_ == KvType::kF16) {
     write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 2));
-    for (int d = 0; d < v_dim_; ++d) L.vt_row(d)[slot] = kernels::fp32_to_fp16(v[d]);
+    for (int d = 0; d < v_dim_; ++d) *L.vt_at(d, slot) = kernels::fp32_to_fp16(v[d]);
   } else {
     write_row(type_, k, L.k_row(slot), int(L.k_row_bytes / 34 * 32));
     write_row(type_, v, L.v_row(slot), int(L.v_row_bytes / 34 * 32));
@@ -129,7 +143,7 @@ void KvCache::clear_slots(int slot0, int n) {
   for (KvLayer& L : layers_) {
     std::memset(L.k_row(slot0), 0, size_t(n) * L.k_row_bytes);
     if (L.v_transposed) {
-      for (int d = 0; d < v_dim_; ++d) std::memset(L.vt_row(d) + slot0, 0, size_t(n) * 2);
+      for (int d = 0; d < v_dim_; ++d) std::memset(L.vt_at(d, slot0), 0, size_t(n) * 2);
     } else {
       std::memset(L.v_row(slot0), 0, size_t(n) * L.v_row_bytes);
     }

@@ -48,7 +48,17 @@ struct KvLayer {
   size_t k_row_bytes = 0;  // one slot's keys: n_head_kv * head_dim elements
   size_t v_row_bytes = 0;  // one slot's values (slot-major layout only)
   KvBuffer k;              // (n_alloc, n_head_kv * head_dim)
-  KvBuffer v;              // f16: (n_head_kv * head_dim_v, n_alloc); q8_0: (n_alloc, v_dim)
+  // f16: V transposed, in regions of vt_region slots: (n_alloc / vt_region, v_dim, vt_stride);
+  // q8_0: (n_alloc, v_dim) slot-major.
+  KvBuffer v;
+  // A transposed row spans one region, not the whole cache: with rows n_alloc long, a decode
+  // step's column (written, then read by P·V) would touch v_dim × layers rows 16 KiB and more
+  // apart at an 8k context, thousands of pages and the same few cache sets, and decode slowed
+  // down with the context's size (SmolLM2 at --ctx 8192: 111-141 tok/s against 208 at 512).
+  // Within a region the rows are vt_stride = vt_region + 32 elements apart (one cache line
+  // more than a power of two). Attention reads a run of keys per region (context.cpp).
+  int vt_region = 0;
+  int vt_stride = 0;
   int ring_head = 0;       // ring: next slot to write
   std::vector<int32_t> slot_pos;  // ring: (n_slots) position held, -1 = empty
 
@@ -57,10 +67,17 @@ struct KvLayer {
   // Slot-major V (q8_0).
   uint8_t* v_row(int slot) { return v.get() + size_t(slot) * v_row_bytes; }
   const uint8_t* v_row(int slot) const { return v.get() + size_t(slot) * v_row_bytes; }
-  // Transposed V (f16): the row of dimension d (of n_head_kv * head_dim_v), n_alloc slots.
-  uint16_t* vt_row(int d) { return reinterpret_cast<uint16_t*>(v.get()) + size_t(d) * n_alloc; }
-  const uint16_t* vt_row(int d) const {
-    return reinterpret_cast<const uint16_t*>(v.get()) + size_t(d) * n_alloc;
+  // Transposed V (f16): dimension d (of n_head_kv * head_dim_v) of `slot`; the next slots of
+  // its region follow it, the next dimension is vt_stride elements further.
+  uint16_t* vt_at(int d, int slot) {
+    return reinterpret_cast<uint16_t*>(v.get()) + vt_offset(d, slot);
+  }
+  const uint16_t* vt_at(int d, int slot) const {
+    return reinterpret_cast<const uint16_t*>(v.get()) + vt_offset(d, slot);
+  }
+  size_t vt_offset(int d, int slot) const {
+    const size_t region = size_t(slot / vt_region), n_dims = v_row_bytes / 2;
+    return (region * n_dims + size_t(d)) * vt_stride + size_t(slot % vt_region);
   }
 };
 

@@ -14,6 +14,23 @@
 namespace minnow::kernels::detail {
 namespace {
 
+// The activation rows left after the full tiles of C go through one tile of their count (a
+// batch of 8 is 6 + 2, not 6 + 1 + 1): each row's arithmetic is the same whatever the tile,
+// so results stay batch-invariant, and small batches (continuous batching's decode steps of a
+// few sequences) keep the weights in registers for all of their rows.
+template <int C, class Run>
+void run_tail(Run& run, int64_t c, int64_t n_batch) {
+  if constexpr (C > 1) {
+    if (n_batch - c == C - 1) {
+      run(std::integral_constant<int, C - 1>{}, c);
+      return;
+    }
+    run_tail<C - 1>(run, c, n_batch);
+  } else {
+    for (; c < n_batch; ++c) run(std::integral_constant<int, 1>{}, c);
+  }
+}
+
 // Prefill of the 32-wide formats on 512-bit registers. The layout is that of the 256-bit
 // kernel (one block per 32-bit lane, groups of 8 blocks, gemm256_legacy.h) with two weight
 // rows side by side in a zmm: lanes 0..7 hold a group of row r, lanes 8..15 the same group
@@ -104,7 +121,7 @@ void rows_packed512(const uint8_t* w, size_t w_row_bytes, const Activations& a, 
     };
     int64_t c = 0;
     for (; c + C <= n_batch; c += C) run(std::integral_constant<int, C>{}, c);
-    for (; c < n_batch; ++c) run(std::integral_constant<int, 1>{}, c);
+    run_tail<C>(run, c, n_batch);
   }
 }
 
@@ -114,7 +131,7 @@ template <class F>
 void gemm32_512(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
                 const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
   constexpr int kRP = 2, kC = 6;
-  if (n_batch < kC) {
+  if (n_batch < 2) {  // decode: the 256-bit kernel; two rows and more: register tiles
     gemm32<F>(cols, w, w_row_bytes, n_rows, a, n_batch, y, ldy);
     return;
   }
@@ -229,7 +246,7 @@ void rows_packed_k512(const uint8_t* w, size_t w_row_bytes, const Activations& a
     };
     int64_t c = 0;
     for (; c + C <= n_batch; c += C) run(std::integral_constant<int, C>{}, c);
-    for (; c < n_batch; ++c) run(std::integral_constant<int, 1>{}, c);
+    run_tail<C>(run, c, n_batch);
   }
 }
 
@@ -237,7 +254,7 @@ template <class F>
 void gemm_k512(int64_t cols, const uint8_t* w, size_t w_row_bytes, int64_t n_rows,
                const Activations& a, int64_t n_batch, float* y, int64_t ldy) {
   constexpr int kRP = 2, kC = 6;
-  if (n_batch < kC) {
+  if (n_batch < 2) {  // decode: the 256-bit kernel; two rows and more: register tiles
     gemm_k<F>(cols, w, w_row_bytes, n_rows, a, n_batch, y, ldy);
     return;
   }
