@@ -487,3 +487,36 @@ def test_go_template_in_a_request_and_a_modelfile(batching_server):
     r = client.chat(model="smol-gotmpl", messages=msgs)
     assert r.message.content == own["message"]["content"]
     client.delete("smol-gotmpl")
+
+
+def test_memory_budget_evicts_the_least_recently_used_idle_model():
+    from server_fixture import GEMMA
+    model_path(SMOL)
+    model_path(GEMMA)
+    # Each of the two fits 800 MiB with its KV pool (4 × 4096 positions); both do not.
+    server = start_server(env={"MINNOW_MAX_MEMORY": "800MiB"})
+    try:
+        url = server.url
+
+        def loaded():
+            return sorted(m["name"] for m in requests.get(f"{url}/api/ps", timeout=30).json()["models"])
+
+        generate(url, "Hi", 2)
+        assert loaded() == [SMOL.name]
+        r = requests.post(f"{url}/api/generate", timeout=120, json={
+            "model": GEMMA.name, "prompt": "The sky is", "raw": True, "stream": False,
+            "options": {"num_predict": 2}})
+        assert r.status_code == 200, r.text
+        assert loaded() == [GEMMA.name]  # SmolLM2 was idle: unloaded to make room
+        # While one model is generating it cannot be unloaded: the other is refused as busy.
+        with requests.post(f"{url}/api/generate", stream=True, timeout=300, json={
+                "model": GEMMA.name, "prompt": "Write a long story.",
+                "options": {"num_predict": 3000}}) as long_run:
+            next(long_run.iter_lines())  # generating
+            busy = requests.post(f"{url}/api/generate", timeout=60, json={
+                "model": SMOL.name, "prompt": "Hi", "stream": False})
+            assert busy.status_code == 503, busy.text
+            assert "MINNOW_MAX_MEMORY" in busy.json()["error"]
+            assert busy.headers.get("Retry-After") == "1"
+    finally:
+        assert server.stop() == 0, server.log()
