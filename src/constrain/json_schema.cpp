@@ -8,6 +8,8 @@
 // the repeated ones that matter (type, required, properties, bounds, enum) combine exactly.
 #include "constrain/json_schema.h"
 
+#include "constrain/constrain.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -39,36 +41,8 @@ std::string hex(uint32_t v, int digits) {
   return s;
 }
 
-// A GBNF string literal for raw bytes (UTF-8 passes through).
-std::string lit(std::string_view bytes) {
-  std::string out = "\"";
-  for (unsigned char c : bytes) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\x" + hex(c, 2);
-        } else {
-          out += char(c);
-        }
-    }
-  }
-  return out + "\"";
-}
+// A GBNF string literal for raw bytes (UTF-8 passes through): the engine's own.
+std::string lit(std::string_view bytes) { return gbnf_literal(bytes); }
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
