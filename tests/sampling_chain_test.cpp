@@ -560,6 +560,29 @@ TEST(Sampler, ConstraintCheapPathThenMaskedResample) {
   EXPECT_EQ(s.sample(std::vector<float>{0, 1, 2, 5, 3, 0}), 3);
 }
 
+TEST(Sampler, ConstraintMassIsTheRawMassOfTheAllowedTokens) {
+  // constraint_mass: every step is masked and the raw probability of the allowed tokens is
+  // reported; the tokens drawn are the ones the cheap path draws.
+  const std::vector<float> l = {0.5f, 1.0f, 0.0f, 2.0f, 1.0f, -1.0f};
+  const std::vector<double> p = softmax(l);
+  EvenOnly even;
+  auto params = plain(0.0f);
+  params.constraint_mass = true;
+  auto s = make(params, 6);
+  s.set_constraint(&even);
+  EXPECT_EQ(s.sample(l), 4);  // argmax 3 is odd: the best even one
+  EXPECT_NEAR(s.last().allowed_mass, p[0] + p[2] + p[4], 1e-6);
+  EXPECT_NEAR(s.last().prob / s.last().allowed_mass, p[4] / (p[0] + p[2] + p[4]), 1e-6);
+  EXPECT_EQ(even.mask_calls, 1);
+  EXPECT_EQ(s.sample(std::vector<float>{0, 1, 5, 2, 0, 0}), 2);  // allowed at once: masked anyway
+  EXPECT_EQ(even.mask_calls, 2);
+  EXPECT_LT(s.last().allowed_mass, 1.0f);
+  auto off = make(plain(0.0f), 6);  // without it: not computed
+  off.set_constraint(&even);
+  EXPECT_EQ(off.sample(std::vector<float>{0, 1, 5, 2, 0, 0}), 2);
+  EXPECT_EQ(off.last().allowed_mass, 1.0f);
+}
+
 TEST(Sampler, ConstrainedDrawHasTheMaskedDistribution) {
   // Without truncation the cheap path (draw, check, mask and redraw if rejected) draws from
   // exactly the masked softmax.

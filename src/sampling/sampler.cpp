@@ -541,7 +541,24 @@ int32_t Sampler::sample(std::span<const float> logits) {
         "sampling: no token left: every logit is -inf or NaN after logit_bias and penalties");
     return kNoToken;
   }
-  if (constraint_ && !constraint_->allows(token)) {
+  if (constraint_ && params_.constraint_mass) {
+    // Mask first, then sum the raw probabilities of what is left: the allowed mass.
+    materialise();
+    constraint_->mask(std::span<float>(b.work.get(), size_t(n_vocab_)));
+    double mass = 0;
+    for (int32_t i = 0; i < n_vocab_; ++i) {
+      if (b.work[size_t(i)] != -INFINITY) mass += std::exp(double(logits[size_t(i)]) - lse);
+    }
+    last_.allowed_mass = float(std::min(1.0, mass));
+    if (!constraint_->allows(token)) {
+      last_.resampled = true;
+      token = run_chain(work, false);
+      if (token == kNoToken) {
+        status_ = Status::error("sampling: the constraint allows no token in its current state");
+        return kNoToken;
+      }
+    }
+  } else if (constraint_ && !constraint_->allows(token)) {
     materialise();
     constraint_->mask(std::span<float>(b.work.get(), size_t(n_vocab_)));
     last_.resampled = true;

@@ -75,6 +75,10 @@ struct SamplingParams {
   std::vector<std::pair<int32_t, float>> logit_bias;
   std::optional<uint64_t> seed;  // unset: seeded from std::random_device
   int n_logprobs = 0;            // alternatives reported in SampleResult::top, 0..kMaxLogprobs
+  // With a constraint: mask every step (not only when the first draw is rejected) and report
+  // the raw probability mass of the allowed tokens in SampleResult::allowed_mass. The router
+  // uses it for the probability of a chosen label (choice tasks); the tokens drawn are the same.
+  bool constraint_mass = false;
 };
 
 inline constexpr int kMaxLogprobs = 20;
@@ -98,6 +102,9 @@ struct SampleResult {
   float sample_prob = 0.0f;  // its probability in the distribution it was drawn from (1: greedy)
   int n_candidates = 0;      // tokens left after the truncation stages (1: greedy)
   bool resampled = false;    // the constraint rejected the first draw and the masked chain ran
+  // Raw probability mass of the tokens the constraint allowed (SamplingParams::constraint_mass;
+  // 1 when not computed): prob / allowed_mass is the token's probability among the allowed.
+  float allowed_mass = 1.0f;
   int n_top = 0;
   std::array<TokenLogprob, kMaxLogprobs> top_storage{};  // the n_top most likely raw tokens
 
