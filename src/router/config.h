@@ -20,6 +20,7 @@ struct Thresholds {
   std::optional<double> min_choice_mass;    // choice tasks: probability of the chosen label
   bool escalate_on_invalid = true;          // structured output cut off or not matching
   bool escalate_on_refusal = true;          // the answer matches a refusal pattern
+  bool operator==(const Thresholds&) const = default;
 };
 
 struct TierConfig {
@@ -41,6 +42,7 @@ struct TierConfig {
   // USD per million tokens (local tiers: energy and hardware, if you want them counted).
   double price_in_per_m = 0, price_out_per_m = 0;
   Thresholds thresholds;
+  bool operator==(const TierConfig&) const = default;
 };
 
 // Conditions (all that are set must hold) and what a matching rule does.
@@ -49,26 +51,31 @@ struct Rule {
   std::optional<std::string> tag;   // the request's tag: header x-minnow-tag or "tag" field
   std::optional<std::string> task;  // chat, completion, choice, json, schema, grammar, regex, tools
   std::optional<int> min_prompt_chars, max_prompt_chars;  // length of the prompt text
-  std::optional<std::string> regex;   // ECMAScript regex searched in the prompt text
+  std::optional<std::string> regex;   // PCRE2 regex searched in the prompt text
   std::vector<std::string> keywords;  // any of them in the prompt text (case-insensitive)
   std::optional<bool> has_tools, has_schema;  // schema: format / response_format / choice ...
   // Action: start at this tier (name) ...
   std::optional<std::string> tier;
   // ... and stay there (no escalation), or escalate as usual.
   bool pin = false;
+  bool operator==(const Rule&) const = default;
 };
 
 struct RouterConfig {
   std::string name = "auto";  // the virtual model's name
   std::vector<TierConfig> tiers;
   std::vector<Rule> rules;    // first match wins; none: start at the first tier
-  // Refusal / "I don't know" patterns (ECMAScript, case-insensitive) searched in answers.
+  // Refusal / "I don't know" patterns (PCRE2, case-insensitive) searched in answers; none:
+  // default_refusal_patterns() (rules.h).
   std::vector<std::string> refusal_patterns;
   // Streaming: tokens held back before the first tier's answer is judged (then sent, or the
   // request escalates and the client sees only the next tier's answer).
   int hold_tokens = 24;
-  std::string log_path;  // JSONL record per routed request ("": ~/.minnow/router.jsonl)
+  // JSONL record per routed request. Loading sets ~/.minnow/router.jsonl when the file has no
+  // `log` key; "" (log = "") writes none.
+  std::string log_path;
   std::string source_path;  // where it was read from
+  bool operator==(const RouterConfig&) const = default;
 };
 
 // Reads and validates a TOML router file; errors name the file, the key and, for syntax
