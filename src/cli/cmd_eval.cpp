@@ -1,6 +1,12 @@
 // `minnow eval [--models a,b] [--data tasks.jsonl] [--min-accuracy 0.9] [--json|--csv]
 //              [--out results.json] [--limit N] [--max-tokens N] [--watts W] [--kwh-price P]
-//              [--hardware-per-hour H] [--prices prices.json]`
+//              [--hardware-per-hour H] [--prices prices.json] [--router router.toml]`
+// `minnow eval --calibrate router.toml --data tasks.jsonl --target-accuracy A`
+// With --router, the router's virtual model (e.g. "auto") is one of the models: each task goes
+// through it as a request to `minnow serve` would. --calibrate runs each tier alone, finds
+// the thresholds that reach the target accuracy at the lowest cost (router/calibrate.h),
+// prints the cost/accuracy curve, writes the thresholds into the file and evaluates the
+// calibrated router beside its tiers.
 // Runs the task set on each model (src/eval) and prints, per model, accuracy with its 95%
 // interval, format validity, latency, speed, memory and cost per 1,000 requests (local and at
 // cloud prices), then the recommendation. Defaults: the models setup registers and the
@@ -14,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,6 +29,8 @@
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "eval/eval.h"
+#include "router/calibrate.h"
+#include "router/config.h"
 #include "store/registry.h"
 
 #ifndef MINNOW_SOURCE_DIR
@@ -40,6 +49,9 @@ struct EvalArgs {
   bool json = false, csv = false;
   std::string out;
   std::string prices;
+  std::string router;     // --router FILE
+  std::string calibrate;  // --calibrate FILE
+  double target_accuracy = -1;
   eval::EvalOptions opts;
 };
 
@@ -69,8 +81,17 @@ Json report_json(const eval::ModelReport& r) {
     results.push_back({{"id", t.id}, {"answer", t.answer}, {"expected", t.expected},
                        {"score", t.score}, {"format_ok", t.format_ok}, {"ttft_ms", t.ttft_ms},
                        {"total_ms", t.total_ms}, {"prompt_tokens", t.prompt_tokens},
-                       {"output_tokens", t.output_tokens}});
+                       {"output_tokens", t.output_tokens}, {"tier", t.tier},
+                       {"escalated", t.escalated}, {"failed", t.failed},
+                       {"signals", {{"n_tokens", t.signals.n_tokens},
+                                    {"mean_logprob", t.signals.mean_logprob},
+                                    {"min_logprob", t.signals.min_logprob},
+                                    {"choice_mass", t.signals.choice_mass
+                                                        ? Json(*t.signals.choice_mass)
+                                                        : Json()}}}});
   }
+  Json share = Json::object();
+  for (const auto& [k, v] : r.tier_share) share[k] = v;
   return {{"model", r.model},
           {"n_params", r.n_params},
           {"tasks", r.n_tasks},
@@ -84,16 +105,136 @@ Json report_json(const eval::ModelReport& r) {
           {"load_ms", r.load_ms},
           {"mean_prompt_tokens", r.mean_prompt_tokens},
           {"mean_output_tokens", r.mean_output_tokens},
-          {"cost_per_1k_requests_usd", {{"local", r.local_cost_per_1k}, {"cloud", cloud}}},
+          {"cost_per_1k_requests_usd",
+           {{"local", r.local_cost_per_1k}, {"at_tier_prices", r.priced_cost_per_1k},
+            {"cloud", cloud}}},
+          {"tier_share", share},
+          {"escalation_rate", r.escalation_rate},
           {"results", results}};
 }
 
+void progress_bar(const std::string& m, int done, int total) {
+  if (isatty(STDERR_FILENO)) {
+    const int width = 30, filled = total ? done * width / total : width;
+    std::fprintf(stderr, "\r%-16s [%s%s] %d/%d", m.c_str(), std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), done, total);
+    if (done == total) std::fprintf(stderr, "\n");
+  } else if (done == total || done % 25 == 0) {
+    std::fprintf(stderr, "%s: %d/%d tasks\n", m.c_str(), done, total);
+  }
+}
+
+// Who answered and what it cost at the tiers' prices: for routers and tiers.
+void print_routing(const std::vector<eval::ModelReport>& reports, const std::string& first_tier) {
+  std::printf("\n| %-14s | %8s | %-26s | %11s | %14s |\n", "model / tier", "accuracy",
+              "answered by", "escalations", "tier price/1k");
+  for (const auto& r : reports) {
+    std::string by;
+    for (const auto& [tier, share] : r.tier_share) {
+      char b[64];
+      std::snprintf(b, sizeof b, "%s%s %.0f%%", by.empty() ? "" : ", ", tier.c_str(), 100 * share);
+      by += b;
+    }
+    std::printf("| %-14s | %8.3f | %-26s | %10.0f%% | $%13.5f |\n", r.model.c_str(), r.accuracy,
+                by.c_str(), 100 * r.escalation_rate, r.priced_cost_per_1k);
+  }
+  if (!first_tier.empty()) {
+    double share = 0;
+    if (!reports.empty()) {
+      auto it = reports.back().tier_share.find(first_tier);
+      if (it != reports.back().tier_share.end()) share = it->second;
+    }
+    std::printf("\n%s: %.0f%% of requests kept on the smallest tier (%s)\n",
+                reports.empty() ? "" : reports.back().model.c_str(), 100 * share,
+                first_tier.c_str());
+  }
+}
+
+std::vector<eval::Task> load_or_throw(const std::string& data) {
+  auto tasks = eval::load_tasks(data);
+  if (!tasks) throw std::runtime_error(tasks.error());
+  return std::move(*tasks);
+}
+
+// --calibrate: each tier alone, the threshold search, the file rewritten, the router checked.
+void run_calibrate(EvalArgs& a) {
+  auto cfg = router::load_router_config(a.calibrate);
+  if (!cfg.ok()) throw std::runtime_error(cfg.error());
+  if (a.data.empty()) a.data = default_data();
+  const std::vector<eval::Task> tasks = load_or_throw(a.data);
+  const double target = a.target_accuracy >= 0 ? a.target_accuracy : a.min_accuracy;
+  std::vector<eval::ModelReport> reports;
+  for (const router::TierConfig& tier : cfg->tiers) {
+    router::RouterConfig single = *cfg;
+    single.tiers = {tier};
+    single.rules.clear();
+    auto r = eval::evaluate_router(single, tasks, a.opts,
+                                   [&](int d, int t) { progress_bar(tier.name, d, t); });
+    if (!r) throw std::runtime_error(r.error());
+    reports.push_back(std::move(*r));
+  }
+  // obs[task][tier]
+  std::vector<std::vector<router::Observation>> obs(reports[0].results.size());
+  for (size_t t = 0; t < obs.size(); ++t) {
+    for (const auto& rep : reports) {
+      const eval::TaskResult& tr = rep.results[t];
+      router::Observation o;
+      o.score = tr.score;
+      o.signals = tr.signals;
+      o.signals.invalid = o.signals.invalid || !tr.format_ok;
+      o.cost_usd = tr.priced_cost_usd;
+      o.ms = tr.total_ms;
+      o.failed = tr.failed;
+      obs[t].push_back(o);
+    }
+  }
+  auto cal = router::calibrate(obs, *cfg, target);
+  if (!cal.ok()) throw std::runtime_error(cal.error());
+  std::printf("%s: %zu tasks, target accuracy %.2f\n\n", a.data.c_str(), obs.size(), target);
+  std::printf("%s\n", router::render_curve(*cal, *cfg).c_str());
+  if (!cal->reached) {
+    std::printf("no thresholds reach accuracy %.2f; the most accurate setting is written "
+                "(accuracy %.3f)\n",
+                target, cal->chosen.accuracy);
+  }
+  for (size_t i = 0; i + 1 < cfg->tiers.size() && i < cal->chosen.thresholds.size(); ++i)
+    cfg->tiers[i].thresholds = cal->chosen.thresholds[i];
+  const Status saved = router::save_router_config(*cfg, a.calibrate);
+  if (!saved.ok()) throw std::runtime_error(saved.message());
+  std::printf("thresholds written to %s (expected: accuracy %.3f, %.0f%% on %s, $%.5f per "
+              "1k requests)\n",
+              a.calibrate.c_str(), cal->chosen.accuracy, 100 * cal->chosen.share_first_tier,
+              cfg->tiers[0].name.c_str(), 1000 * cal->chosen.mean_cost_usd);
+  // The calibrated router, run for real beside its tiers.
+  auto routed = eval::evaluate_router(*cfg, tasks, a.opts,
+                                      [&](int d, int t) { progress_bar(cfg->name, d, t); });
+  if (!routed) throw std::runtime_error(routed.error());
+  reports.push_back(std::move(*routed));
+  print_routing(reports, cfg->tiers[0].name);
+  if (!a.out.empty() && a.out != "-") {
+    Json all = {{"data", a.data}, {"target_accuracy", target}, {"router", a.calibrate},
+                {"reached", cal->reached}, {"models", Json::array()}};
+    for (const auto& r : reports) all["models"].push_back(report_json(r));
+    std::ofstream f(a.out);
+    f << all.dump(2) << "\n";
+    if (!f) throw std::runtime_error(a.out + ": cannot write the results");
+  }
+}
+
 void run_eval(EvalArgs& a) {
+  if (!a.calibrate.empty()) return run_calibrate(a);
+  std::optional<router::RouterConfig> rcfg;
+  if (!a.router.empty()) {
+    auto c = router::load_router_config(a.router);
+    if (!c.ok()) throw std::runtime_error(c.error());
+    rcfg = std::move(*c);
+  }
   std::vector<std::string> models = split(a.models);
   if (models.empty()) {
     for (const auto& k : store::known_models()) {
       if (store::resolve_model(k.name).ok()) models.emplace_back(k.name);
     }
+    if (rcfg) models.push_back(rcfg->name);
   }
   if (models.empty()) throw std::runtime_error("no models: give --models or run setup");
   if (a.data.empty()) a.data = default_data();
@@ -111,20 +252,11 @@ void run_eval(EvalArgs& a) {
   }
   auto tasks = eval::load_tasks(a.data);
   if (!tasks) throw std::runtime_error(tasks.error());
-  const bool tty = isatty(STDERR_FILENO);
   std::vector<eval::ModelReport> reports;
   for (const std::string& m : models) {
-    auto progress = [&](int done, int total) {
-      if (tty) {
-        const int width = 30, filled = total ? done * width / total : width;
-        std::fprintf(stderr, "\r%-16s [%s%s] %d/%d", m.c_str(), std::string(filled, '#').c_str(),
-                     std::string(width - filled, '.').c_str(), done, total);
-        if (done == total) std::fprintf(stderr, "\n");
-      } else if (done == total || done % 25 == 0) {
-        std::fprintf(stderr, "%s: %d/%d tasks\n", m.c_str(), done, total);
-      }
-    };
-    auto r = eval::evaluate(m, *tasks, a.opts, progress);
+    auto progress = [&](int done, int total) { progress_bar(m, done, total); };
+    auto r = rcfg && m == rcfg->name ? eval::evaluate_router(*rcfg, *tasks, a.opts, progress)
+                                     : eval::evaluate(m, *tasks, a.opts, progress);
     if (!r) throw std::runtime_error(r.error());
     reports.push_back(std::move(*r));
   }
@@ -204,6 +336,7 @@ void run_eval(EvalArgs& a) {
     for (const auto& p : a.opts.cloud) std::printf("        $%8.5f |", r.cloud_cost_per_1k.at(p.name));
     std::printf("\n");
   }
+  if (rcfg) print_routing(reports, rcfg->tiers[0].name);
   std::printf("\n%s\n", verdict.c_str());
   if (out != "-") std::printf("results: %s\n", out.c_str());
 }
@@ -234,6 +367,12 @@ void register_eval(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--prices", a->prices,
                   "Cloud prices: JSON {\"model\": [input, output] USD per 1M tokens}");
+  cmd->add_option("--router", a->router,
+                  "Router file: its virtual model (e.g. auto) is evaluated beside the models");
+  cmd->add_option("--calibrate", a->calibrate,
+                  "Router file whose thresholds to calibrate on --data (written back)");
+  cmd->add_option("--target-accuracy", a->target_accuracy,
+                  "Accuracy the calibrated router must reach (default: --min-accuracy)");
   cmd->callback([a] { run_eval(*a); });
 }
 

@@ -11,13 +11,17 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "cli/commands.h"
+#include "router/config.h"
+#include "router/router.h"
 #include "server/http.h"
+#include "server/job.h"
 
 namespace minnow::cli {
 namespace {
@@ -26,6 +30,7 @@ struct ServeArgs {
   server::ServerOptions opts;
   std::string host;
   int port = 0;
+  std::string router;
 };
 
 void apply_env(ServeArgs& a) {
@@ -125,6 +130,21 @@ void serve(ServeArgs& a) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // The router: --router FILE, else $MINNOW_ROUTER / ~/.minnow/router.toml when it exists.
+  std::string router_path = a.router;
+  if (router_path.empty() && std::filesystem::exists(router::default_router_config_path()))
+    router_path = router::default_router_config_path();
+  if (!router_path.empty()) {
+    auto cfg = router::load_router_config(router_path);
+    if (!cfg.ok()) throw std::runtime_error(cfg.error());
+    auto r = router::Router::create(std::move(*cfg));
+    if (!r.ok()) throw std::runtime_error(router_path + ": " + r.error());
+    std::string tiers;
+    for (const auto& t : (*r)->config().tiers) tiers += (tiers.empty() ? "" : " -> ") + t.name;
+    std::fprintf(stderr, "minnow: router '%s' (%s): %s\n", (*r)->name().c_str(),
+                 router_path.c_str(), tiers.c_str());
+    server::set_router(std::shared_ptr<router::Router>(std::move(*r)));
+  }
   server::Server srv(a.opts);
   std::thread waiter([&srv, set, drain = a.opts.drain_timeout_s] {
     int sig = 0;
@@ -151,6 +171,9 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--host", a->host, "Address to listen on (default 127.0.0.1, or MINNOW_HOST)");
   cmd->add_option("--port", a->port, "Port (default 11434)");
   cmd->add_option("--threads", a->opts.threads, "Compute threads (0 = one per core)");
+  cmd->add_option("--router", a->router,
+                  "Router file (TOML, docs/router.md): serves its virtual model, e.g. 'auto' "
+                  "(default: $MINNOW_ROUTER or ~/.minnow/router.toml when present)");
   cmd->add_option("--drain-timeout", a->opts.drain_timeout_s,
                   "Seconds in-flight requests may take to finish on SIGTERM")
       ->capture_default_str();

@@ -14,6 +14,8 @@
 
 #include "engine/chat.h"
 #include "eval/metrics.h"
+#include "router/config.h"
+#include "router/route.h"
 #include "util/status.h"
 
 namespace minnow::eval {
@@ -57,6 +59,12 @@ struct TaskResult {
   bool format_ok = true;
   double ttft_ms = 0, total_ms = 0;
   int prompt_tokens = 0, output_tokens = 0;
+  // How sure the answer looked (the router's signals), and for a router who answered.
+  router::Signals signals;
+  std::string tier;
+  bool escalated = false;
+  bool failed = false;         // no answer (a remote tier that failed): scored 0
+  double priced_cost_usd = 0;  // at the tiers' configured prices
 };
 
 struct ModelReport {
@@ -73,6 +81,10 @@ struct ModelReport {
   double local_cost_per_1k = 0;  // USD
   std::map<std::string, double> cloud_cost_per_1k;  // USD by cloud model
   double mean_prompt_tokens = 0, mean_output_tokens = 0;
+  // A router (or a tier alone): share of answers per tier, and the configured prices' cost.
+  std::map<std::string, double> tier_share;
+  double escalation_rate = 0;
+  double priced_cost_per_1k = 0;
   std::vector<TaskResult> results;
 };
 
@@ -80,6 +92,13 @@ struct ModelReport {
 Result<ModelReport> evaluate(const std::string& model, const std::vector<Task>& tasks,
                              const EvalOptions& options,
                              const std::function<void(int, int)>& progress = {});
+
+// Runs every task through a router built from `config` (its local tiers on this machine, its
+// remote tiers over HTTP): the answer is the kept one, the report says who answered. A config
+// with one tier evaluates that tier alone, with its signals recorded (for calibration).
+Result<ModelReport> evaluate_router(const router::RouterConfig& config,
+                                    const std::vector<Task>& tasks, const EvalOptions& options,
+                                    const std::function<void(int, int)>& progress = {});
 
 // The smallest model (fewest parameters) whose accuracy is at least min_accuracy, or none.
 std::optional<size_t> recommend(const std::vector<ModelReport>& reports, double min_accuracy);

@@ -305,7 +305,31 @@ std::shared_ptr<const constrain::Grammar> constraint_from(const Json& body) {
   return *grammar;
 }
 
+void tag_for_router(const httplib::Request& req, const Json& body, GenerationJob& job,
+                    const char* api, bool stream) {
+  job.api = api;
+  job.stream = stream;
+  if (req.has_header("x-minnow-tag")) {
+    job.tag = req.get_header_value("x-minnow-tag");
+  } else if (auto t = get_string(body, "tag")) {
+    job.tag = *t;
+  }
+  // Only routed requests need the body kept (it is copied once).
+  if (router::Router* r = active_router(); r && job.model == r->name())
+    job.body = std::make_shared<const Json>(body);
+}
+
+Json route_json(const router::RouteRecord& r) {
+  return Json::parse(router::route_record_json(r).dump());
+}
+
+void add_route(httplib::Response& res, Json& out, const router::RouteRecord& r) {
+  res.set_header("x-minnow-route", router::route_header(r));
+  out["minnow"] = route_json(r);
+}
+
 ApiError job_error(const std::string& message, const std::string& model) {
+  if (message.rfind("router '", 0) == 0) return ApiError(502, message);
   if (message.rfind("model '" + model + "' not found", 0) == 0) {
     return ApiError(404, "model '" + model + "' not found", "model");
   }

@@ -68,6 +68,15 @@ void apply_model_messages(GenerationJob& job);
 // Returns an empty function when the socket cannot be found.
 std::function<bool()> connection_probe(const httplib::Request& req);
 
+// For the router: the job's body, API, tag (header x-minnow-tag, else the body's "tag") and
+// streaming flag.
+void tag_for_router(const httplib::Request& req, const Json& body, GenerationJob& job,
+                    const char* api, bool stream);
+// A routed answer's accounting: the "minnow" field of the JSON, and (non-streamed answers)
+// the x-minnow-route header with it.
+Json route_json(const router::RouteRecord& r);
+void add_route(httplib::Response& res, Json& out, const router::RouteRecord& r);
+
 // Maps run_job's error: unknown model -> 404, anything else -> 400.
 ApiError job_error(const std::string& message, const std::string& model);
 

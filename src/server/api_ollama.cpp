@@ -188,14 +188,14 @@ void answer(const httplib::Request& req, httplib::Response& res, ModelManager& m
       const ApiError e = job_error(r.error(), model);
       return send_error(res, e.status, e.what());
     }
-    res.set_content(final_object(*r, text).dump(-1, ' ', false, Json::error_handler_t::replace),
-                    "application/json");
+    Json o = final_object(*r, text);
+    if (r->route) add_route(res, o, *r->route);
+    res.set_content(o.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
     return;
   }
   // Streaming: the model is acquired inside the provider, after the headers; so check for an
   // unknown model first to answer it with a proper 404.
-  if (!store::resolve_model(model).ok())
-    return send_error(res, 404, "model '" + model + "' not found");
+  if (!model_known(model)) return send_error(res, 404, "model '" + model + "' not found");
   auto admitted = admit_request();
   if (!admitted.ok()) return send_error(res, 503, admitted.error());
   job->admission = std::move(*admitted);
@@ -233,8 +233,11 @@ void answer(const httplib::Request& req, httplib::Response& res, ModelManager& m
         }
         if (!r.ok())
           write(Json{{"error", r.error()}});
-        else if (!cancel)
-          write(final_object(*r, ""));
+        else if (!cancel) {
+          Json o = final_object(*r, "");
+          if (r->route) o["minnow"] = route_json(*r->route);
+          write(o);
+        }
         sink.done();
         return true;
       });
@@ -322,6 +325,14 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
       if (imported || listed.contains(std::string(k.name))) continue;
       auto r = store::resolve_model(k.name);
       if (r.ok()) list.push_back(tag_entry(k, r->path));
+    }
+    if (router::Router* r = active_router()) {  // the router's virtual model
+      list.push_back(Json{{"name", r->name()},
+                          {"model", r->name()},
+                          {"modified_at", rfc3339_now()},
+                          {"size", 0},
+                          {"digest", ""},
+                          {"details", Json{{"format", "router"}, {"family", "router"}}}});
     }
     res.set_content(Json({{"models", list}}).dump(-1, ' ', false, Json::error_handler_t::replace),
                     "application/json");
@@ -413,7 +424,9 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
         return;
       }
       apply_model_messages(*job);
-      answer(req, res, models, job, get_bool(body, "stream").value_or(true), false);
+      const bool stream = get_bool(body, "stream").value_or(true);
+      tag_for_router(req, body, *job, "ollama", stream);
+      answer(req, res, models, job, stream, false);
     });
   });
   http.Post("/api/chat", [&models](const httplib::Request& req, httplib::Response& res) {
@@ -455,7 +468,10 @@ void register_ollama_routes(httplib::Server& http, ModelManager& models) {
         else
           job->messages.insert(job->messages.begin(), {"system", tools.system_prompt});
       }
-      answer(req, res, models, job, get_bool(body, "stream").value_or(true), true, tools.active);
+      const bool stream = get_bool(body, "stream").value_or(true);
+      tag_for_router(req, body, *job, "ollama", stream);
+      job->tools = tools.active;
+      answer(req, res, models, job, stream, true, tools.active);
     });
   });
   // POST /api/embed {model, input: string | [string], truncate?, options?, keep_alive?}

@@ -234,6 +234,8 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   }
   job->gen.sampling.n_logprobs = shape.top_logprobs;
   const bool stream = get_bool(body, "stream").value_or(false);
+  tag_for_router(req, body, *job, "openai", stream);
+  job->tools = shape.tools.active;
   job->alive = connection_probe(req);
   const std::string id = random_id(chat ? "chatcmpl-" : "cmpl-");
   const int64_t created = unix_now();
@@ -251,6 +253,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
   if (!stream) {
     Json choices = Json::array();
     int prompt_tokens = 0, completion_tokens = 0;
+    std::optional<router::RouteRecord> route;
     for (int i = 0; i < shape.n; ++i) {
       std::string text;
       Json lps = Json::array();
@@ -276,6 +279,7 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
       }
       prompt_tokens = r->gen.prompt_tokens;
       completion_tokens += r->gen.generated_tokens;
+      if (r->route) route = r->route;
       Json c{{"index", i}};
       c["finish_reason"] = finish_reason(*r);
       if (chat) {
@@ -302,11 +306,12 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
              {"system_fingerprint", "minnow"},
              {"choices", choices},
              {"usage", usage_of(prompt_tokens, completion_tokens)}};
+    if (route) add_route(res, out, *route);
     res.set_content(out.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
     return;
   }
 
-  if (!store::resolve_model(model).ok()) {
+  if (!model_known(model)) {
     return send_error(res, 404, "model '" + model + "' not found", "model");
   }
   auto admitted = admit_request();
@@ -381,7 +386,9 @@ void handle(const httplib::Request& req, httplib::Response& res, ModelManager& m
         }
       }
       c["logprobs"] = Json();
-      send(chunk_base(Json::array({c})).dump(-1, ' ', false, Json::error_handler_t::replace));
+      Json last = chunk_base(Json::array({c}));
+      if (r->route) last["minnow"] = route_json(*r->route);
+      send(last.dump(-1, ' ', false, Json::error_handler_t::replace));
     }
     if (!cancel && shape.include_usage) {
       Json u = chunk_base(Json::array());
@@ -426,6 +433,10 @@ void register_openai_routes(httplib::Server& http, ModelManager& models) {
     Json data = Json::array();
     for (const auto& k : store::known_models()) {
       if (store::resolve_model(k.name).ok()) data.push_back(model_object(k));
+    }
+    if (router::Router* r = active_router()) {
+      data.push_back(Json{{"id", r->name()}, {"object", "model"}, {"created", 0},
+                          {"owned_by", "minnow-router"}});
     }
     res.set_content(Json({{"object", "list"}, {"data", data}})
                         .dump(-1, ' ', false, Json::error_handler_t::replace),

@@ -153,7 +153,9 @@ Server::Server(const ServerOptions& options)
     }
     // Requests admitted but not yet handed to a scheduler (loading a model) count as queued.
     g.queued = std::max<int64_t>(g.queued, in_flight().load() - g.running);
-    res.set_content(metrics().render(g), "text/plain; version=0.0.4");
+    std::string text = metrics().render(g);
+    if (router::Router* r = active_router()) text += r->render_metrics();
+    res.set_content(text, "text/plain; version=0.0.4");
   });
   // Requests by endpoint and status; ids in paths are folded so the label set stays small.
   h.set_logger([](const httplib::Request& req, const httplib::Response& res) {

@@ -1,6 +1,9 @@
 #include "server/job.h"
 
 #include "server/metrics.h"
+#include "router/upstream.h"
+#include "server/tools.h"
+#include "store/registry.h"
 
 namespace minnow::server {
 
@@ -36,9 +39,27 @@ Result<Admission> admit_request() {
   return Admission(std::make_shared<Slot>());
 }
 
-Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
-                          const std::function<bool(std::string_view)>& on_text,
-                          const TokenFn& on_token, const std::atomic<bool>* cancel) {
+namespace {
+
+std::shared_ptr<router::Router>& router_slot() {
+  static std::shared_ptr<router::Router> r;
+  return r;
+}
+
+}  // namespace
+
+void set_router(std::shared_ptr<router::Router> router) { router_slot() = std::move(router); }
+router::Router* active_router() { return router_slot().get(); }
+bool model_known(const std::string& name) {
+  if (router::Router* r = active_router(); r && r->name() == name) return true;
+  return store::resolve_model(name).ok();
+}
+
+namespace {
+
+Result<JobResult> run_model_job(ModelManager& models, const GenerationJob& job,
+                                const std::function<bool(std::string_view)>& on_text,
+                                const TokenFn& on_token, const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
   Admission admission = job.admission;
   if (!admission) {
@@ -131,6 +152,130 @@ Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
   r.gen = std::move(*g);
   r.total_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
   return r;
+}
+
+// The router's local tiers: the same job on another model.
+class JobRunner : public router::LocalRunner {
+ public:
+  JobRunner(ModelManager& models, const GenerationJob& job, Admission admission)
+      : models_(models), job_(job), admission_(std::move(admission)) {}
+
+  Result<router::LocalResult> run(const std::string& model, bool want_mass,
+                                  router::TokenSink& sink,
+                                  const std::atomic<bool>* cancel) override {
+    GenerationJob j = job_;
+    j.model = model;
+    j.context.clear();  // another model's tokens mean nothing here
+    j.admission = admission_;
+    j.gen.sampling.constraint_mass = want_mass;
+    auto r = run_model_job(
+        models_, j, [&](std::string_view p) { return sink.text(p); },
+        [&](const engine::TokenEvent& e, std::string_view, const text::Tokenizer&) {
+          return sink.token(e.sample->logprob, e.sample->allowed_mass,
+                            e.sample->token == sampling::kNoToken);
+        },
+        cancel);
+    if (!r.ok()) return Status::error(r.error());
+    load_ms += r->load_ms;
+    return router::LocalResult{r->gen.prompt_tokens, r->gen.generated_tokens, r->gen.done_reason};
+  }
+  double load_ms = 0;
+
+ private:
+  ModelManager& models_;
+  const GenerationJob& job_;
+  Admission admission_;
+};
+
+// What the rules look at, from the client's body.
+router::RequestFeatures features_of(const GenerationJob& job, const Json& body) {
+  router::RequestFeatures f;
+  f.tag = job.tag;
+  f.has_tools = job.tools;
+  auto has = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
+  std::string task = job.chat ? "chat" : "completion";
+  if (job.tools) {
+    task = "tools";
+  } else if (has("choice")) {
+    task = "choice";
+  } else if (has("grammar")) {
+    task = "grammar";
+  } else if (has("regex")) {
+    task = "regex";
+  } else if (has("format")) {
+    task = body["format"].is_object() ? "schema" : "json";
+  } else if (has("response_format") && body["response_format"].is_object()) {
+    const std::string t = body["response_format"].value("type", "");
+    if (t == "json_schema") task = "schema";
+    if (t == "json_object") task = "json";
+  }
+  f.task = task;
+  f.has_schema = task != "chat" && task != "completion" && task != "tools";
+  if (job.chat) {
+    for (const auto& m : job.messages) {
+      f.prompt_chars += m.content.size();
+      if (m.role == "user") f.text = m.content;
+    }
+  } else {
+    f.text = job.prompt;
+    f.prompt_chars = job.prompt.size() + job.system.size();
+  }
+  return f;
+}
+
+Result<JobResult> run_routed(router::Router& router, ModelManager& models,
+                             const GenerationJob& job,
+                             const std::function<bool(std::string_view)>& on_text,
+                             const std::atomic<bool>* cancel) {
+  const auto t0 = SteadyClock::now();
+  Admission admission = job.admission;
+  if (!admission) {
+    auto a = admit_request();
+    if (!a.ok()) return Status::error(a.error());
+    admission = std::move(*a);
+  }
+  static const Json kEmpty = Json::object();
+  const Json& body = job.body ? *job.body : kEmpty;
+  router::RouteRequest req;
+  req.features = features_of(job, body);
+  const nlohmann::json plain = nlohmann::json::parse(body.dump());
+  if (job.api == "ollama") {
+    req.openai_body = router::openai_chat_from_ollama(plain, job.chat);
+  } else if (!job.chat) {
+    req.openai_body = router::openai_chat_from_completion(plain);
+  } else {
+    req.openai_body = plain;
+  }
+  req.grammar = job.grammar;
+  req.choice = req.features.task == "choice";
+  req.tools = job.tools;
+  req.tool_calls_text = [](const nlohmann::json& calls) {
+    return tool_calls_as_text(Json::parse(calls.dump()));
+  };
+  req.stream = job.stream;
+  req.api = job.api;
+  JobRunner runner(models, job, admission);
+  auto out = router.route(req, runner, on_text, cancel);
+  if (!out.ok()) return Status::error(out.error());
+  JobResult r;
+  r.gen.done_reason = out->done_reason.empty() ? "stop" : out->done_reason;
+  r.gen.prompt_tokens = out->prompt_tokens;
+  r.gen.generated_tokens = out->output_tokens;
+  r.load_ms = runner.load_ms;
+  r.total_ms = std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count();
+  r.gen.generate_ms = r.total_ms;
+  r.route = std::move(out->record);
+  return r;
+}
+
+}  // namespace
+
+Result<JobResult> run_job(ModelManager& models, const GenerationJob& job,
+                          const std::function<bool(std::string_view)>& on_text,
+                          const TokenFn& on_token, const std::atomic<bool>* cancel) {
+  if (router::Router* r = active_router(); r && job.model == r->name())
+    return run_routed(*r, models, job, on_text, cancel);
+  return run_model_job(models, job, on_text, on_token, cancel);
 }
 
 Result<EmbedResult> run_embed(ModelManager& models, const std::string& model,

@@ -15,6 +15,7 @@
 #include "engine/chat.h"
 #include "text/go_template.h"
 #include "engine/session.h"
+#include "router/router.h"
 #include "server/models.h"
 #include "util/status.h"
 
@@ -44,6 +45,14 @@ struct GenerationJob {
   std::optional<std::chrono::seconds> keep_alive;
   std::function<bool()> alive;  // the client is still connected (connection_probe)
   Admission admission;           // taken by the handler (streaming); else run_job takes one
+  // For the router (job.model is its virtual model): the body as the client sent it, which
+  // API and endpoint, the request's tag (header x-minnow-tag or field "tag"), and whether
+  // tools are offered and the answer is streamed.
+  std::shared_ptr<const nlohmann::ordered_json> body;
+  std::string api;  // "ollama" or "openai"
+  std::string tag;
+  bool tools = false;
+  bool stream = false;
 };
 
 struct JobResult {
@@ -51,7 +60,14 @@ struct JobResult {
   std::vector<int32_t> prompt_tokens;
   double load_ms = 0;
   double total_ms = 0;
+  std::optional<router::RouteRecord> route;  // a routed request: who answered, and why
 };
+
+// The router's virtual model, when `minnow serve --router` configured one (null: none).
+void set_router(std::shared_ptr<router::Router> router);
+router::Router* active_router();
+// The name is a model the server can run: a known or stored model, a path, or the router's.
+bool model_known(const std::string& name);
 
 // Admission: at most request_limit() generation requests in flight (running + queued; 0: no
 // limit); beyond it run_job answers kBusyPrefix at once (the APIs: 503 with Retry-After).
@@ -68,7 +84,10 @@ void set_request_timeout_s(int seconds);
 using TokenFn = std::function<bool(const engine::TokenEvent&, std::string_view piece,
                                    const text::Tokenizer& tokenizer)>;
 
-// Runs the job: acquires the model, builds the prompt tokens, generates. on_text gets the
+// Runs the job: acquires the model, builds the prompt tokens, generates. A job for the
+// router's virtual model is routed: each tier tried is a run of the job on that tier's model
+// (or a remote upstream), on_text gets only the kept answer, on_token is not called, and
+// JobResult::route says what happened. on_text gets the
 // text as it becomes final, on_token (may be empty) each sampled token with its logprobs.
 // Returns the stats, or an error whose message starts with "model '...' not found" for
 // unknown models.
