@@ -11,6 +11,8 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,6 +24,8 @@
 #include "constrain/json_schema.h"
 #include "engine/chat.h"
 #include "engine/session.h"
+#include "router/config.h"
+#include "router/router.h"
 
 namespace minnow::cli {
 namespace {
@@ -44,6 +48,7 @@ struct RunArgs {
   std::vector<std::string> choices;
   std::shared_ptr<const constrain::Grammar> grammar;  // built from the above once per run
   std::shared_ptr<const constrain::Vocab> vocab;
+  std::string router;  // --router FILE
 };
 
 std::atomic<bool> g_cancel{false};
@@ -327,8 +332,159 @@ void apply_model_defaults(RunArgs& a, const CLI::App& cmd) {
   if (!given("--system") && !r->system.empty()) a.system = r->system;
 }
 
+// The router's local tiers in the CLI: each model loaded once, the prompt through its chat
+// template, the request's constraint and sampling.
+class CliRunner : public router::LocalRunner {
+ public:
+  CliRunner(const RunArgs& a, std::vector<engine::ChatMessage> history)
+      : a_(a), history_(std::move(history)), pool_(thread_count(a.threads)) {}
+
+  Result<router::LocalResult> run(const std::string& name, bool want_mass,
+                                  router::TokenSink& sink,
+                                  const std::atomic<bool>* cancel) override {
+    try {
+      Loaded& l = models_[name];
+      if (!l.model) {
+        l.model = load_model(name);
+        model::ContextOptions copts;
+        copts.n_ctx = a_.ctx;
+        auto session = engine::Session::create(*l.model, pool_, copts);
+        if (!session) return Status::error(session.error());
+        l.session = std::move(*session);
+        if (!a_.raw) {
+          auto t = engine::chat_template_for(*l.model);
+          if (!t) return Status::error(t.error());
+          l.tmpl.emplace(std::move(*t));
+        }
+        if (a_.grammar) l.vocab = constrain::Vocab::from_tokenizer(*l.model->tokenizer());
+      }
+      std::unique_ptr<constrain::GrammarConstraint> constraint;
+      engine::GenerateOptions gen = a_.gen;
+      gen.sampling.constraint_mass = want_mass;
+      if (a_.grammar) {
+        auto c = constrain::GrammarConstraint::create(a_.grammar, l.vocab);
+        if (!c) return Status::error(c.error());
+        constraint = std::move(*c);
+        gen.constraint = constraint.get();
+      }
+      const auto ids = prompt_tokens(*l.model, a_, l.tmpl ? &*l.tmpl : nullptr, history_);
+      auto r = l.session->generate(
+          ids, gen, [&](std::string_view p) { return sink.text(p); },
+          [&](const engine::TokenEvent& e) {
+            return sink.token(e.sample->logprob, e.sample->allowed_mass,
+                              e.sample->token == sampling::kNoToken);
+          },
+          cancel);
+      if (!r) return Status::error(r.error());
+      return router::LocalResult{r->prompt_tokens, r->generated_tokens, r->done_reason};
+    } catch (const std::exception& e) {
+      return Status::error(e.what());
+    }
+  }
+
+ private:
+  struct Loaded {
+    std::unique_ptr<model::Model> model;
+    std::unique_ptr<engine::Session> session;
+    std::optional<text::ChatTemplate> tmpl;
+    std::shared_ptr<const constrain::Vocab> vocab;
+  };
+  const RunArgs& a_;
+  std::vector<engine::ChatMessage> history_;
+  ThreadPool pool_;
+  std::map<std::string, Loaded> models_;
+};
+
+// The router file for `minnow run NAME`: --router, else the default one when NAME is its
+// virtual model.
+std::optional<router::RouterConfig> router_for(const RunArgs& a) {
+  std::string path = a.router;
+  if (path.empty()) {
+    path = router::default_router_config_path();
+    if (!std::ifstream(path)) return std::nullopt;
+  }
+  auto cfg = router::load_router_config(path);
+  if (!cfg) throw std::runtime_error(cfg.error());
+  if (cfg->name != a.model) {
+    if (!a.router.empty())
+      throw std::runtime_error(path + " defines the router '" + cfg->name + "', not '" +
+                               a.model + "'");
+    return std::nullopt;
+  }
+  return std::move(*cfg);
+}
+
+// One prompt through the router: the kept answer on stdout, who answered on stderr.
+void run_routed(RunArgs& a, router::RouterConfig cfg) {
+  std::string prompt = a.prompt;
+  if (prompt.empty()) {
+    if (isatty(STDIN_FILENO))
+      throw std::runtime_error(a.model + " is a router: give a prompt (no interactive chat)");
+    std::cin >> std::noskipws;
+    prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+  if (prompt.empty()) throw std::runtime_error("no prompt: give one as an argument or on stdin");
+  a.grammar = output_grammar(a);
+  std::vector<engine::ChatMessage> history;
+  if (!a.system.empty()) history.push_back({"system", a.system});
+  history.push_back({"user", prompt});
+  router::RouteRequest req;
+  nlohmann::json msgs = nlohmann::json::array();
+  for (const auto& m : history) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  req.openai_body = {{"messages", msgs}, {"temperature", a.gen.sampling.temperature}};
+  if (a.gen.num_predict > 0) req.openai_body["max_tokens"] = a.gen.num_predict;
+  if (a.gen.sampling.seed) req.openai_body["seed"] = *a.gen.sampling.seed;
+  std::string task = "chat";
+  if (!a.choices.empty()) {
+    req.openai_body["choice"] = a.choices;
+    task = "choice";
+  } else if (!a.regex.empty()) {
+    req.openai_body["regex"] = a.regex;
+    task = "regex";
+  } else if (!a.grammar_file.empty()) {
+    req.openai_body["grammar"] = read_text_file(a.grammar_file, "--grammar");
+    task = "grammar";
+  } else if (a.format == "json") {
+    req.openai_body["response_format"] = {{"type", "json_object"}};
+    task = "json";
+  } else if (!a.format.empty()) {
+    req.openai_body["response_format"] = {
+        {"type", "json_schema"},
+        {"json_schema",
+         {{"name", "answer"},
+          {"schema", nlohmann::json::parse(read_text_file(a.format.substr(1), "--format"))},
+          {"strict", true}}}};
+    task = "schema";
+  }
+  req.features.task = task;
+  req.features.has_schema = task != "chat";
+  req.features.text = prompt;
+  req.features.prompt_chars = prompt.size() + a.system.size();
+  req.grammar = a.grammar;
+  req.choice = !a.choices.empty();
+  req.stream = true;
+  req.api = "cli";
+  cfg.log_path.clear();  // the CLI is not traffic
+  auto router = router::Router::create(std::move(cfg));
+  if (!router) throw std::runtime_error(router.error());
+  CliRunner runner(a, history);
+  CancelOnSigint guard;
+  auto out = (*router)->route(
+      req, runner,
+      [](std::string_view piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+        return true;
+      },
+      &g_cancel);
+  std::printf("\n");
+  if (!out) throw std::runtime_error(out.error());
+  std::fprintf(stderr, "minnow: %s\n", router::route_header(out->record).c_str());
+}
+
 void run(RunArgs& a) {
   if (a.seed >= 0) a.gen.sampling.seed = static_cast<uint64_t>(a.seed);
+  if (auto cfg = router_for(a)) return run_routed(a, std::move(*cfg));
   auto m = load_model(a.model);
   if (!m->tokenizer()) throw std::runtime_error(m->path() + ": the file has no tokenizer");
   ThreadPool pool(thread_count(a.threads));
@@ -416,6 +572,9 @@ void register_run(CLI::App& app) {
   cmd->add_option("--regex", a->regex, "Constrain the output to match a regular expression");
   cmd->add_option("--choice", a->choices, "Constrain the output to one of these strings (a,b,c)")
       ->delimiter(',');
+  cmd->add_option("--router", a->router,
+                  "Router file whose virtual model MODEL is (default: $MINNOW_ROUTER or "
+                  "~/.minnow/router.toml when MODEL is its name)");
   cmd->callback([a, cmd] {
     apply_model_defaults(*a, *cmd);
     run(*a);
