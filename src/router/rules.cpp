@@ -83,7 +83,7 @@ const std::vector<std::string>& default_refusal_patterns() {
   static const std::vector<std::string> k = {
       R"(\bI\s+(?:do\s+not|don['’]?t|really\s+don['’]?t)\s+know\b)",
       R"(\bI(?:['’]m|\s+am)\s+not\s+(?:sure|certain)\b)",
-      R"(\bI\s+(?:cannot|can['’]?t|am\s+unable\s+to|['’]m\s+unable\s+to|am\s+not\s+able\s+to)\s+)"
+      R"(\bI\s+(?:cannot|can['’]?t|am\s+unable\s+to|am\s+not\s+able\s+to)\s+)"
       R"((?:help|assist|answer|provide|determine|say)\b)",
       R"(\bI['’]m\s+unable\s+to\s+(?:help|assist|answer|provide|determine)\b)",
       R"(\bas\s+an\s+AI\b)",
