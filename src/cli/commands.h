@@ -16,5 +16,6 @@ void register_bench(CLI::App& app);
 void register_serve(CLI::App& app);
 void register_store(CLI::App& app);  // create, list, show, cp, rm, pull, ps
 void register_eval(CLI::App& app);
+void register_router(CLI::App& app);  // check, report
 
 }  // namespace minnow::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   minnow::cli::register_serve(app);
   minnow::cli::register_store(app);
   minnow::cli::register_eval(app);
+  minnow::cli::register_router(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
