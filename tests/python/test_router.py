@@ -47,7 +47,7 @@ def router_toml(tmp: Path, name: str, cloud_url: str, *, small: str = "", medium
 name = "auto"
 hold_tokens = 8
 log = "{tmp / (name + '.jsonl')}"
-refusal_patterns = ["(?i)i don'?t know", "(?i)\\\\bzebra\\\\b"]
+refusal_patterns = ["(?i)i don'?t know", "(?i)\\\\bparis\\\\b"]
 
 [[tier]]
 name = "small"
@@ -254,12 +254,16 @@ def test_escalation_on_invalid_structure(lenient):
 
 
 def test_escalation_on_a_refusal_pattern(lenient):
-    """The file's refusal patterns include the word zebra: an answer saying it escalates."""
-    route = route_of(chat(lenient.url, "Reply with exactly one word: zebra", max_tokens=8))
+    """The file's refusal patterns include the word Paris (a stand-in for "I don't know" that
+    smollm2 says greedily): the small tier's answer escalates, the medium tier's is kept unless
+    it says it too."""
+    direct = chat(lenient.url, "What is the capital of France?", model=SMOL.name)
+    assert "paris" in direct.json()["choices"][0]["message"]["content"].lower()
+    route = route_of(chat(lenient.url, "What is the capital of France?"))
     first = route["attempts"][0]
-    if "zebra" not in json.dumps(route).lower() and first["outcome"] == "answered":
-        pytest.skip("smollm2 did not say the word this time")
-    assert first["outcome"] == "escalated" and first["reason"] == "refusal", route
+    assert first["tier"] == "small" and first["outcome"] == "escalated", route
+    assert first["reason"] == "refusal" and first["signals"]["refusal"] is True
+    assert route["tier"] != "small"
 
 
 # --- streaming ----------------------------------------------------------------------------
