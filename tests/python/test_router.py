@@ -257,9 +257,9 @@ def test_escalation_on_a_refusal_pattern(lenient):
     """The file's refusal patterns include the word Paris (a stand-in for "I don't know" that
     smollm2 says greedily): the small tier's answer escalates, the medium tier's is kept unless
     it says it too."""
-    direct = chat(lenient.url, "What is the capital of France?", model=SMOL.name)
+    direct = chat(lenient.url, "Which city is the capital of France? Answer in one sentence.", model=SMOL.name)
     assert "paris" in direct.json()["choices"][0]["message"]["content"].lower()
-    route = route_of(chat(lenient.url, "What is the capital of France?"))
+    route = route_of(chat(lenient.url, "Which city is the capital of France? Answer in one sentence."))
     first = route["attempts"][0]
     assert first["tier"] == "small" and first["outcome"] == "escalated", route
     assert first["reason"] == "refusal" and first["signals"]["refusal"] is True
