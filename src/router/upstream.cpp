@@ -17,16 +17,26 @@ using Json = nlohmann::json;
 
 const char* upstream_error_kind_name(UpstreamErrorKind kind) {
   switch (kind) {
-    case UpstreamErrorKind::kNone: return "none";
-    case UpstreamErrorKind::kConfig: return "config";
-    case UpstreamErrorKind::kConnect: return "connect";
-    case UpstreamErrorKind::kTimeout: return "timeout";
-    case UpstreamErrorKind::kHttp5xx: return "http_5xx";
-    case UpstreamErrorKind::kRateLimited: return "rate_limited";
-    case UpstreamErrorKind::kClientError: return "client_error";
-    case UpstreamErrorKind::kBadResponse: return "bad_response";
-    case UpstreamErrorKind::kCircuitOpen: return "circuit_open";
-    case UpstreamErrorKind::kCancelled: return "cancelled";
+    case UpstreamErrorKind::kNone:
+      return "none";
+    case UpstreamErrorKind::kConfig:
+      return "config";
+    case UpstreamErrorKind::kConnect:
+      return "connect";
+    case UpstreamErrorKind::kTimeout:
+      return "timeout";
+    case UpstreamErrorKind::kHttp5xx:
+      return "http_5xx";
+    case UpstreamErrorKind::kRateLimited:
+      return "rate_limited";
+    case UpstreamErrorKind::kClientError:
+      return "client_error";
+    case UpstreamErrorKind::kBadResponse:
+      return "bad_response";
+    case UpstreamErrorKind::kCircuitOpen:
+      return "circuit_open";
+    case UpstreamErrorKind::kCancelled:
+      return "cancelled";
   }
   return "?";
 }
@@ -163,13 +173,17 @@ AttemptResult attempt(const Endpoint& ep, const httplib::Headers& headers,
   std::thread watcher([&] {
     std::unique_lock<std::mutex> lock(m);
     while (!done) {
-      if (cancel && cancel->load()) stopped = kCancelled;
-      else if (stopped == kRunning && Clock::now() >= deadline) stopped = kPastDeadline;
+      if (cancel && cancel->load())
+        stopped = kCancelled;
+      else if (stopped == kRunning && Clock::now() >= deadline)
+        stopped = kPastDeadline;
       // Again on each wake: a stop() that lands while the socket is not yet open does nothing.
       if (stopped != kRunning) cli.stop();
       const auto poll = std::chrono::milliseconds(10);
-      if (cancel || stopped != kRunning) cv.wait_for(lock, poll);
-      else cv.wait_until(lock, deadline);
+      if (cancel || stopped != kRunning)
+        cv.wait_for(lock, poll);
+      else
+        cv.wait_until(lock, deadline);
     }
   });
   httplib::Result res = cli.Post(ep.path, headers, payload, "application/json");
@@ -244,7 +258,8 @@ bool sleep_unless_cancelled(double ms, const std::atomic<bool>* cancel) {
   const auto until = Clock::now() + std::chrono::microseconds(int64_t(ms * 1000));
   while (Clock::now() < until) {
     if (cancel && cancel->load()) return false;
-    const auto slice = std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10));
+    const auto slice =
+        std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10));
     std::this_thread::sleep_for(slice);
   }
   return !(cancel && cancel->load());
@@ -253,7 +268,8 @@ bool sleep_unless_cancelled(double ms, const std::atomic<bool>* cancel) {
 // Full jitter: uniform in [0, min(cap, base * 2^retry)] (AWS's "exponential backoff and
 // jitter"), so that clients failing together do not come back together.
 double backoff_ms(const TierConfig& t, int retry) {
-  const double ceiling = std::min(t.backoff_max_ms, t.backoff_ms * std::ldexp(1.0, std::min(retry, 30)));
+  const double ceiling =
+      std::min(t.backoff_max_ms, t.backoff_ms * std::ldexp(1.0, std::min(retry, 30)));
   if (ceiling <= 0) return 0;
   thread_local std::mt19937_64 rng{std::random_device{}()};
   return std::uniform_real_distribution<double>(0, ceiling)(rng);
@@ -350,10 +366,10 @@ Result<UpstreamReply> Upstream::chat(const Json& request, const std::atomic<bool
     double wait_s = 0;
     if (!admit(&trial, &wait_s)) {
       kind = UpstreamErrorKind::kCircuitOpen;
-      return Status::error(
-          where + ": circuit open after " + std::to_string(tier_.breaker_failures) +
-          " consecutive failed calls; " +
-          (wait_s > 0 ? "next trial in " + fmt_s(wait_s) : std::string("a trial call is in flight")));
+      return Status::error(where + ": circuit open after " +
+                           std::to_string(tier_.breaker_failures) + " consecutive failed calls; " +
+                           (wait_s > 0 ? "next trial in " + fmt_s(wait_s)
+                                       : std::string("a trial call is in flight")));
     }
   }
 
@@ -490,8 +506,9 @@ Json openai_chat_from_ollama(const Json& body, bool chat) {
         !body["system"].get<std::string>().empty()) {
       messages.push_back({{"role", "system"}, {"content", body["system"]}});
     }
-    messages.push_back({{"role", "user"},
-                        {"content", given(body, "prompt") ? content_text(body["prompt"]) : Json("")}});
+    messages.push_back(
+        {{"role", "user"},
+         {"content", given(body, "prompt") ? content_text(body["prompt"]) : Json("")}});
   }
   out["messages"] = std::move(messages);
 
@@ -506,8 +523,10 @@ Json openai_chat_from_ollama(const Json& body, bool chat) {
     }
     if (given(o, "stop")) {
       const Json& s = o["stop"];
-      if (s.is_string()) out["stop"] = Json::array({s});
-      else if (s.is_array() && !s.empty()) out["stop"] = s;
+      if (s.is_string())
+        out["stop"] = Json::array({s});
+      else if (s.is_array() && !s.empty())
+        out["stop"] = s;
     }
   }
   if (given(body, "format")) {
@@ -584,7 +603,8 @@ Result<Prepared> prepare_upstream_request(Json body, const TierConfig& tier, boo
       }
       if (!labels_ok) return Status::error(who + ": 'choice' must be a list of non-empty strings");
       if (given(body, "response_format") &&
-          !(body["response_format"].is_object() && body["response_format"].value("type", "") == "text")) {
+          !(body["response_format"].is_object() &&
+            body["response_format"].value("type", "") == "text")) {
         return Status::error(who + ": 'choice' and 'response_format' both constrain the answer");
       }
       // A strict schema is the nearest thing a foreign API has to a choice: the label comes
@@ -674,8 +694,8 @@ Result<UpstreamAnswer> read_upstream_answer(const Json& reply, const Prepared& p
     a.text = *label;
   }
 
-  if (c0.contains("logprobs") && c0["logprobs"].is_object() &&
-      c0["logprobs"].contains("content") && c0["logprobs"]["content"].is_array()) {
+  if (c0.contains("logprobs") && c0["logprobs"].is_object() && c0["logprobs"].contains("content") &&
+      c0["logprobs"]["content"].is_array()) {
     const Json& lps = c0["logprobs"]["content"];
     struct Tok {
       double lp;

@@ -31,16 +31,16 @@ namespace minnow::router {
 // Why a call failed: the router falls back on any of them, but metrics, logs and tests tell them
 // apart. The kind of a failed call is its last attempt's.
 enum class UpstreamErrorKind {
-  kNone,          // no error
-  kConfig,        // bad base_url, API key variable not set (no request made, not retried)
-  kConnect,       // refused, reset, closed early, TLS handshake (retried)
-  kTimeout,       // connect or read past timeout_s, or HTTP 408 (retried)
-  kHttp5xx,       // HTTP 5xx (retried)
-  kRateLimited,   // HTTP 429 (retried, Retry-After honoured up to backoff_max_ms)
-  kClientError,   // other HTTP 4xx / 3xx: the request is at fault (not retried)
-  kBadResponse,   // 2xx whose body is not a chat completion (retried); an unusable answer
-  kCircuitOpen,   // the breaker is open: failed at once, no network
-  kCancelled,     // the caller's cancel flag was set
+  kNone,         // no error
+  kConfig,       // bad base_url, API key variable not set (no request made, not retried)
+  kConnect,      // refused, reset, closed early, TLS handshake (retried)
+  kTimeout,      // connect or read past timeout_s, or HTTP 408 (retried)
+  kHttp5xx,      // HTTP 5xx (retried)
+  kRateLimited,  // HTTP 429 (retried, Retry-After honoured up to backoff_max_ms)
+  kClientError,  // other HTTP 4xx / 3xx: the request is at fault (not retried)
+  kBadResponse,  // 2xx whose body is not a chat completion (retried); an unusable answer
+  kCircuitOpen,  // the breaker is open: failed at once, no network
+  kCancelled,    // the caller's cancel flag was set
 };
 const char* upstream_error_kind_name(UpstreamErrorKind kind);
 
@@ -119,9 +119,9 @@ Result<Prepared> prepare_upstream_request(nlohmann::json chat_body, const TierCo
                                           bool want_logprobs = false);
 
 struct UpstreamAnswer {
-  std::string text;               // choices[0].message.content (choice: the label)
-  nlohmann::json tool_calls;      // the upstream's tool_calls array, or null
-  std::string finish_reason;      // "" when absent
+  std::string text;                              // choices[0].message.content (choice: the label)
+  nlohmann::json tool_calls;                     // the upstream's tool_calls array, or null
+  std::string finish_reason;                     // "" when absent
   int prompt_tokens = 0, completion_tokens = 0;  // 0 when usage is absent
   // Over choices[0].logprobs.content (choice: only the label's tokens, the JSON wrapper around
   // it being forced by the schema). n_logprobs == 0: none sent.

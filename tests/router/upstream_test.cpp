@@ -59,23 +59,25 @@ std::string completion(int n) {
 class ScriptedServer {
  public:
   explicit ScriptedServer(std::function<Step(int)> script) : script_(std::move(script)) {
-    svr_.Post(R"(/v1/chat/completions)", [this](const httplib::Request& req, httplib::Response& res) {
-      int n;
-      Step step;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        n = requests_++;
-        last_body_ = Json::parse(req.body, nullptr, false);
-        last_auth_ = req.get_header_value("Authorization");
-        step = script_(n);
-      }
-      if (step.sleep_ms) std::this_thread::sleep_for(std::chrono::milliseconds(step.sleep_ms));
-      for (const auto& [k, v] : step.headers) res.set_header(k, v);
-      res.status = step.status;
-      const bool answer = step.status == 200 && step.body.empty();
-      res.set_content(answer ? completion(n) : step.body, "application/json");
-      if (answer) ++answered_;
-    });
+    svr_.Post(R"(/v1/chat/completions)",
+              [this](const httplib::Request& req, httplib::Response& res) {
+                int n;
+                Step step;
+                {
+                  std::lock_guard<std::mutex> lock(mu_);
+                  n = requests_++;
+                  last_body_ = Json::parse(req.body, nullptr, false);
+                  last_auth_ = req.get_header_value("Authorization");
+                  step = script_(n);
+                }
+                if (step.sleep_ms)
+                  std::this_thread::sleep_for(std::chrono::milliseconds(step.sleep_ms));
+                for (const auto& [k, v] : step.headers) res.set_header(k, v);
+                res.status = step.status;
+                const bool answer = step.status == 200 && step.body.empty();
+                res.set_content(answer ? completion(n) : step.body, "application/json");
+                if (answer) ++answered_;
+              });
     port_ = svr_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
     while (!svr_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -536,7 +538,8 @@ TEST(Translate, OllamaChatBecomesAnOpenAIChatBody) {
   ASSERT_EQ(calls.size(), 2u);
   EXPECT_EQ(calls[0]["type"], "function");
   EXPECT_EQ(calls[0]["function"]["name"], "get_weather");
-  EXPECT_EQ(Json::parse(calls[0]["function"]["arguments"].get<std::string>()), Json({{"city", "Paris"}}));
+  EXPECT_EQ(Json::parse(calls[0]["function"]["arguments"].get<std::string>()),
+            Json({{"city", "Paris"}}));
   // Results tied to their calls: by tool name, else in order.
   EXPECT_EQ(out["messages"][3]["tool_call_id"], calls[1]["id"]);
   EXPECT_EQ(out["messages"][4]["tool_call_id"], calls[0]["id"]);
@@ -577,9 +580,13 @@ TEST(Translate, OllamaGenerateSchemaAndExtensions) {
 }
 
 TEST(Translate, CompletionBecomesOneUserMessage) {
-  const Json out = openai_chat_from_completion(
-      {{"model", "auto"}, {"prompt", "Once upon"}, {"temperature", 0.7}, {"stop", {"."}},
-       {"logprobs", 2}, {"echo", false}, {"regex", "[a-z]+"}});
+  const Json out = openai_chat_from_completion({{"model", "auto"},
+                                                {"prompt", "Once upon"},
+                                                {"temperature", 0.7},
+                                                {"stop", {"."}},
+                                                {"logprobs", 2},
+                                                {"echo", false},
+                                                {"regex", "[a-z]+"}});
   EXPECT_EQ(out["messages"], Json::parse(R"([{"role":"user","content":"Once upon"}])"));
   EXPECT_EQ(out["max_tokens"], 16);  // /v1/completions' default
   EXPECT_EQ(out["temperature"], 0.7);
@@ -595,10 +602,16 @@ TEST(Translate, CompletionBecomesOneUserMessage) {
 
 TEST(Translate, PrepareForAForeignUpstreamWrapsChoiceAndDropsMinnowFields) {
   TierConfig t = tier_for("http://x/v1");
-  Json body = {{"model", "auto"}, {"stream", true}, {"stream_options", {{"include_usage", true}}},
-               {"messages", kRequest["messages"]}, {"choice", {"billing", "bug", "other"}},
-               {"tag", "support"}, {"keep_alive", "5m"}, {"options", Json::object()},
-               {"minnow", true}, {"temperature", 0}};
+  Json body = {{"model", "auto"},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}},
+               {"messages", kRequest["messages"]},
+               {"choice", {"billing", "bug", "other"}},
+               {"tag", "support"},
+               {"keep_alive", "5m"},
+               {"options", Json::object()},
+               {"minnow", true},
+               {"temperature", 0}};
   auto p = prepare_upstream_request(body, t, true);
   ASSERT_TRUE(p.ok()) << p.error();
   EXPECT_EQ(p->body["model"], "up-model");
@@ -624,7 +637,8 @@ TEST(Translate, PrepareForAForeignUpstreamWrapsChoiceAndDropsMinnowFields) {
 
 TEST(Translate, PrepareRefusesWhatAForeignUpstreamCannotHonour) {
   TierConfig t = tier_for("http://x/v1");
-  auto g = prepare_upstream_request({{"messages", Json::array()}, {"grammar", "root ::= \"a\""}}, t);
+  auto g =
+      prepare_upstream_request({{"messages", Json::array()}, {"grammar", "root ::= \"a\""}}, t);
   ASSERT_FALSE(g.ok());
   EXPECT_NE(g.error().find("'grammar'"), std::string::npos) << g.error();
   EXPECT_NE(g.error().find("tier 'cloud'"), std::string::npos) << g.error();
@@ -658,7 +672,8 @@ TEST(Translate, PrepareForAMinnowUpstreamPassesTheExtensions) {
 Json reply_with(const Json& message, const Json& extra = Json::object()) {
   Json c0 = {{"index", 0}, {"message", message}, {"finish_reason", "stop"}};
   c0.update(extra);
-  return {{"choices", Json::array({c0})}, {"usage", {{"prompt_tokens", 11}, {"completion_tokens", 4}}}};
+  return {{"choices", Json::array({c0})},
+          {"usage", {{"prompt_tokens", 11}, {"completion_tokens", 4}}}};
 }
 
 TEST(Translate, ReadsTextToolCallsUsageAndLogprobs) {
@@ -667,9 +682,8 @@ TEST(Translate, ReadsTextToolCallsUsageAndLogprobs) {
                      {{{"token", "Hel"}, {"logprob", -0.5}},
                       {{"token", "lo"}, {"logprob", -1.5}},
                       {{"token", "!"}, {"logprob", -0.1}}}}};
-  auto a = read_upstream_answer(reply_with({{"role", "assistant"}, {"content", "Hello!"}},
-                                           {{"logprobs", lps}}),
-                                plain);
+  auto a = read_upstream_answer(
+      reply_with({{"role", "assistant"}, {"content", "Hello!"}}, {{"logprobs", lps}}), plain);
   ASSERT_TRUE(a.ok()) << a.error();
   EXPECT_EQ(a->text, "Hello!");
   EXPECT_EQ(a->finish_reason, "stop");
@@ -682,8 +696,9 @@ TEST(Translate, ReadsTextToolCallsUsageAndLogprobs) {
 
   const Json calls = Json::parse(
       R"([{"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}])");
-  Json bare = {{"choices", {{{"message", {{"role", "assistant"}, {"content", nullptr},
-                                          {"tool_calls", calls}}}}}}};
+  Json bare = {
+      {"choices",
+       {{{"message", {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", calls}}}}}}};
   auto t = read_upstream_answer(bare, plain);
   ASSERT_TRUE(t.ok()) << t.error();
   EXPECT_EQ(t->text, "");
@@ -727,12 +742,12 @@ TEST(Translate, ChoiceAnswersAreUnwrapped) {
 }
 
 TEST(Translate, EndToEndChoiceThroughTheClient) {
-  ScriptedServer s(std::vector<Step>{status(
-      200, reply_with({{"role", "assistant"}, {"content", R"({"answer":"b"})"}}).dump())});
+  ScriptedServer s(std::vector<Step>{
+      status(200, reply_with({{"role", "assistant"}, {"content", R"({"answer":"b"})"}}).dump())});
   TierConfig t = tier_for(s.base_url());
-  auto p = prepare_upstream_request(openai_chat_from_ollama(
-                                        {{"messages", kRequest["messages"]}, {"choice", {"a", "b"}}}, true),
-                                    t, false);
+  auto p = prepare_upstream_request(
+      openai_chat_from_ollama({{"messages", kRequest["messages"]}, {"choice", {"a", "b"}}}, true),
+      t, false);
   ASSERT_TRUE(p.ok()) << p.error();
   Upstream up(t);
   auto r = up.chat(p->body);
