@@ -174,6 +174,18 @@ class Matcher;  // the lazily built DFA over a grammar's states (constrain/match
 // A per-request constraint over a model's vocabulary: implements sampling::Constraint.
 // End-of-generation tokens are allowed only where the output so far is a whole sentence of the
 // grammar; when the grammar can go no further they are the only tokens allowed.
+//
+// Budget: told how many tokens are left (set_budget), it allows only the tokens after which the
+// output can still be completed, and ended, in time, so that a model that would go on (an
+// unbounded array or object) is steered to close it rather than cut off. A token adds at least
+// one byte and the bytes of text are tokens of their own in the vocabularies minnow reads
+// (byte-level BPE, SentencePiece's byte fallback; SmolLM2 lacks a few control bytes only), so
+// d bytes still needed take at most d tokens: a token is
+// allowed when the fewest bytes that complete the output after it (Matcher::dist) are at most
+// tokens_left - 2 (one token for the end). When even that is out of reach (a limit too small
+// from the start), the tokens that bring the end closer are allowed; should no token fit (a
+// vocabulary without a byte the way out needs), the grammar alone decides. The check costs a
+// comparison per trie node, and only while the budget is below the farthest state's distance.
 class GrammarConstraint : public sampling::Constraint {
  public:
   static Result<std::unique_ptr<GrammarConstraint>> create(std::shared_ptr<const Grammar> grammar,
@@ -193,6 +205,10 @@ class GrammarConstraint : public sampling::Constraint {
   // forced bytes, appended to `out`. Does not advance; the engine evaluates them and calls
   // accept() for each.
   void forced(std::vector<int32_t>& out) override;
+  // tokens_left: see sampling::Constraint::set_budget; -1 lifts the budget.
+  void set_budget(int tokens_left) override;
+  // The fewest bytes that complete the output from here (Matcher::kNoEnd: it cannot end).
+  uint32_t distance() const;
   // OK unless the state outgrew kMaxStacks (or a token not allowed was accepted); the
   // constraint then allows no token and this says why.
   const Status& status() const { return status_; }
@@ -205,12 +221,16 @@ class GrammarConstraint : public sampling::Constraint {
   GrammarConstraint(std::shared_ptr<const Grammar> g, std::shared_ptr<const Vocab> v);
   // The state after `bytes` from the current one (with the first-space rule), or the dead state.
   uint32_t walk(std::string_view bytes) const;
+  // Sets allowed_bits_ by walking the trie; with `check`, only tokens within budget_after_.
+  void walk_trie(bool check);
 
   std::shared_ptr<const Grammar> grammar_;
   std::shared_ptr<const Vocab> vocab_;
   std::unique_ptr<Matcher> matcher_;
   uint32_t state_ = 0;
   bool at_start_ = true;
+  bool budget_on_ = false;
+  int64_t budget_after_ = 0;  // the most bytes the output may still need after the next token
   Status status_;
   std::vector<uint32_t> walk_states_;            // (max depth + 1) the trie walk's state per depth
   std::vector<uint64_t> allowed_bits_;           // (n_ranked / 64) scratch of mask(), by trie rank

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -40,6 +41,15 @@ uint32_t GrammarConstraint::walk(std::string_view bytes) const {
   return s;
 }
 
+uint32_t GrammarConstraint::distance() const { return matcher_->dist(state_); }
+
+void GrammarConstraint::set_budget(int tokens_left) {
+  budget_on_ = tokens_left >= 0;
+  if (!budget_on_) return;
+  // Out of reach already: then only tokens that shorten the way to the end.
+  budget_after_ = std::max<int64_t>(int64_t(tokens_left) - 2, int64_t(distance()) - 1);
+}
+
 bool GrammarConstraint::complete() const { return matcher_->accepting(state_); }
 bool GrammarConstraint::finished() const { return matcher_->finished(state_); }
 size_t GrammarConstraint::n_states() const { return matcher_->n_states(); }
@@ -49,7 +59,9 @@ bool GrammarConstraint::allows(int32_t token) {
   if (vocab_->is_eog(token)) return matcher_->accepting(state_);
   const std::string_view p = vocab_->piece(token);
   if (p.empty()) return false;
-  return walk(p) != Matcher::kDead;
+  const uint32_t s = walk(p);
+  if (s == Matcher::kDead) return false;
+  return !budget_on_ || int64_t(matcher_->dist(s)) <= budget_after_;
 }
 
 void GrammarConstraint::accept(int32_t token) {
@@ -76,10 +88,8 @@ void GrammarConstraint::accept(int32_t token) {
 // its whole subtree; the tokens at surviving nodes are allowed. The allowed set is kept as bits
 // by trie rank (so a subtree is a range of bits), then written into the logits from whichever
 // side is smaller: the allowed tokens (saved, everything set to -inf, restored) or the others.
-void GrammarConstraint::mask(std::span<float> logits) {
-  const auto t0 = std::chrono::steady_clock::now();
+void GrammarConstraint::walk_trie(bool check) {
   const Vocab::Trie& trie = vocab_->trie();
-  const size_t n_ranked = trie.rank_to_id.size();
   uint64_t* bits = allowed_bits_.data();
   std::fill(allowed_bits_.begin(), allowed_bits_.end(), 0);
   // Sets the bits [lo, hi).
@@ -96,49 +106,80 @@ void GrammarConstraint::mask(std::span<float> logits) {
     for (uint32_t w = wlo + 1; w < whi; ++w) bits[w] = ~uint64_t(0);
     bits[whi] |= last;
   };
+  const Vocab::TrieNode* nodes = trie.nodes.data();
+  const size_t n_nodes = trie.nodes.size() - 1;  // without the sentinel
+  const bool strip = at_start_ && vocab_->strip_first_space();
+  uint32_t* st = walk_states_.data();
+  st[0] = state_;
+  Matcher& m = *matcher_;
+  // The state of the node just visited stays in a register for its first child (the common
+  // next node), so the chain of lookups along a path does not go through memory.
+  uint32_t last = state_;
+  uint16_t last_depth = 0;
+  for (size_t i = 1; i < n_nodes;) {
+    const Vocab::TrieNode& node = nodes[i];
+    const uint32_t parent = node.depth == last_depth + 1 ? last : st[node.depth - 1];
+    // A subtree of plain bytes (or of text) no longer than the run ahead: all of it allowed.
+    // Not under a budget check: the run's states need not all be within it.
+    const bool skip_ok = !(strip && node.depth == 1) && !check;
+    if (skip_ok && ((node.plain_height != 0 && node.plain_height <= m.plain_run(parent)) ||
+                    (node.text_height != 0 && node.text_height <= m.text_run(parent)))) {
+      allow_ranks(node.first_rank, nodes[node.subtree_end].first_rank);
+      i = node.subtree_end;
+      last_depth = 0xFFFF;  // the next node is not this one's child
+      continue;
+    }
+    uint32_t ns;
+    if (strip && node.depth == 1 && node.byte == ' ') {
+      ns = state_;  // the leading space the decoder drops
+    } else {
+      ns = m.next(parent, node.byte);
+    }
+    if (ns == Matcher::kDead) {
+      i = node.subtree_end;
+      last_depth = 0xFFFF;
+      continue;
+    }
+    st[node.depth] = ns;
+    last = ns;
+    last_depth = node.depth;
+    // Over budget, a node's own tokens are not allowed, but longer ones below it may close more.
+    if (!check || int64_t(m.dist(ns)) <= budget_after_) {
+      allow_ranks(node.first_rank, nodes[i + 1].first_rank);
+    }
+    ++i;
+  }
+}
+
+// Walks the vocabulary's trie together with the DFA: a node whose byte kills every stack ends
+// its whole subtree; the tokens at surviving nodes are allowed. The allowed set is kept as bits
+// by trie rank (so a subtree is a range of bits), then written into the logits from whichever
+// side is smaller: the allowed tokens (saved, everything set to -inf, restored) or the others.
+void GrammarConstraint::mask(std::span<float> logits) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Vocab::Trie& trie = vocab_->trie();
+  const size_t n_ranked = trie.rank_to_id.size();
+  uint64_t* bits = allowed_bits_.data();
   bool eog_allowed = false;
   if (status_.ok()) {
     eog_allowed = matcher_->accepting(state_);
-    const Vocab::TrieNode* nodes = trie.nodes.data();
-    const size_t n_nodes = trie.nodes.size() - 1;  // without the sentinel
-    const bool strip = at_start_ && vocab_->strip_first_space();
-    uint32_t* st = walk_states_.data();
-    st[0] = state_;
     Matcher& m = *matcher_;
-    // The state of the node just visited stays in a register for its first child (the common
-    // next node), so the chain of lookups along a path does not go through memory.
-    uint32_t last = state_;
-    uint16_t last_depth = 0;
-    for (size_t i = 1; i < n_nodes;) {
-      const Vocab::TrieNode& node = nodes[i];
-      const uint32_t parent = node.depth == last_depth + 1 ? last : st[node.depth - 1];
-      // A subtree of plain bytes (or of text) no longer than the run ahead: all of it allowed.
-      const bool skip_ok = !(strip && node.depth == 1);
-      if (skip_ok && ((node.plain_height != 0 && node.plain_height <= m.plain_run(parent)) ||
-                      (node.text_height != 0 && node.text_height <= m.text_run(parent)))) {
-        allow_ranks(node.first_rank, nodes[node.subtree_end].first_rank);
-        i = node.subtree_end;
-        last_depth = 0xFFFF;  // the next node is not this one's child
-        continue;
-      }
-      uint32_t ns;
-      if (strip && node.depth == 1 && node.byte == ' ') {
-        ns = state_;  // the leading space the decoder drops
-      } else {
-        ns = m.next(parent, node.byte);
-      }
-      if (ns == Matcher::kDead) {
-        i = node.subtree_end;
-        last_depth = 0xFFFF;
-        continue;
-      }
-      st[node.depth] = ns;
-      last = ns;
-      last_depth = node.depth;
-      allow_ranks(node.first_rank, nodes[i + 1].first_rank);
-      ++i;
+    // The budget matters only once it is below some state's distance; the walk may make new,
+    // farther states, so it is checked again after it.
+    bool check = budget_on_ && budget_after_ < int64_t(m.max_dist());
+    walk_trie(check);
+    if (budget_on_ && !check && budget_after_ < int64_t(m.max_dist())) {
+      check = true;
+      walk_trie(true);
+    }
+    if (check && !eog_allowed &&
+        std::all_of(allowed_bits_.begin(), allowed_bits_.end(), [](uint64_t w) { return !w; })) {
+      // A vocabulary without some single-byte token: no token fits; the grammar alone rules.
+      walk_trie(false);
     }
     if (!m.status().ok()) status_ = m.status();
+  } else {
+    std::fill(allowed_bits_.begin(), allowed_bits_.end(), 0);
   }
   const size_t n = std::min(logits.size(), size_t(vocab_->n_tokens()));
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();

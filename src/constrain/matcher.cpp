@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <queue>
 
 namespace minnow::constrain {
 namespace {
@@ -12,11 +14,93 @@ constexpr size_t kMaxCachedStates = size_t(1) << 15;  // 1 KiB of transitions ea
 
 uint64_t pair_key(uint32_t a, uint32_t b) { return (uint64_t(a) << 32) | b; }
 
+uint32_t add_dist(uint64_t a, uint64_t b) {
+  return uint32_t(std::min<uint64_t>(a + b, Matcher::kNoEnd));
+}
+
+uint32_t utf8_length(uint32_t cp) { return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4; }
+
 }  // namespace
 
+// The shortest character of each class, then each rule's shortest sentence: a rule is settled
+// in increasing order of length once every rule an alternative refers to is settled (the sum of
+// its parts is then known), so a recursive rule with no way out stays kNoEnd. Then each
+// element's shortest way to the end of its alternative, back to front.
+void Matcher::compute_min_rest() {
+  const auto& els = g_.elements();
+  const auto& rules = g_.rules();
+  std::vector<uint32_t> char_min(g_.classes().size(), kNoEnd);
+  for (size_t c = 0; c < char_min.size(); ++c) {
+    for (const auto& [lo, hi] : g_.classes()[c].ranges) {
+      // Ranges are sorted and longer encodings come with larger code points: the first range
+      // holding a character (not only surrogates) has the shortest.
+      const uint32_t cp = lo >= 0xD800 && lo <= 0xDFFF ? 0xE000 : lo;
+      if (cp <= hi) {
+        char_min[c] = utf8_length(cp);
+        break;
+      }
+    }
+  }
+  struct Alt {
+    uint32_t rule;
+    uint32_t pending;  // references to rules not settled yet
+    uint64_t sum;      // of the parts known so far
+  };
+  std::vector<Alt> alts;
+  std::vector<std::vector<uint32_t>> uses(rules.size());  // rule -> alternatives, per reference
+  for (uint32_t r = 0; r < rules.size(); ++r) {
+    for (uint32_t begin : rules[r].alternatives) {
+      Alt a{r, 0, 0};
+      for (uint32_t i = begin; els[i].kind != Grammar::Kind::kEnd; ++i) {
+        if (els[i].kind == Grammar::Kind::kChars) {
+          a.sum += char_min[els[i].arg];
+        } else {
+          ++a.pending;
+          uses[els[i].arg].push_back(uint32_t(alts.size()));
+        }
+      }
+      alts.push_back(a);
+    }
+  }
+  using Item = std::pair<uint64_t, uint32_t>;  // (length, rule)
+  std::priority_queue<Item, std::vector<Item>, std::greater<Item>> queue;
+  for (const Alt& a : alts) {
+    if (a.pending == 0) queue.emplace(a.sum, a.rule);
+  }
+  std::vector<uint32_t> rule_min(rules.size(), kNoEnd);
+  std::vector<bool> settled(rules.size(), false);
+  while (!queue.empty()) {
+    const auto [len, r] = queue.top();
+    queue.pop();
+    if (settled[r]) continue;
+    settled[r] = true;
+    rule_min[r] = add_dist(len, 0);
+    for (uint32_t ai : uses[r]) {
+      Alt& a = alts[ai];
+      a.sum += len;
+      if (--a.pending == 0) queue.emplace(a.sum, a.rule);
+    }
+  }
+  min_rest_.assign(els.size(), 0);
+  for (const auto& rule : rules) {
+    for (uint32_t begin : rule.alternatives) {
+      uint32_t end = begin;
+      while (els[end].kind != Grammar::Kind::kEnd) ++end;
+      for (uint32_t i = end; i-- > begin;) {
+        const uint32_t part =
+            els[i].kind == Grammar::Kind::kChars ? char_min[els[i].arg] : rule_min[els[i].arg];
+        min_rest_[i] = add_dist(part, min_rest_[i + 1]);
+      }
+    }
+  }
+}
+
 Matcher::Matcher(const Grammar& g) : g_(g) {
+  compute_min_rest();
   nodes_.push_back({0, 0});
+  node_dist_.assign(1, 0);
   states_.emplace_back();  // kDead
+  dist_.assign(1, kNoEnd);
   rows_.assign(256, int32_t(kDead));
   plain_run_.assign(1, 0);
   text_run_.assign(1, 0);
@@ -31,7 +115,10 @@ Matcher::Matcher(const Grammar& g) : g_(g) {
 
 uint32_t Matcher::node(uint32_t pos, uint32_t parent) {
   auto [it, inserted] = node_ids_.try_emplace(pair_key(pos, parent), uint32_t(nodes_.size()));
-  if (inserted) nodes_.push_back({pos, parent});
+  if (inserted) {
+    nodes_.push_back({pos, parent});
+    node_dist_.push_back(add_dist(min_rest_[pos], node_dist_[parent]));
+  }
   return it->second;
 }
 
@@ -95,6 +182,15 @@ uint32_t Matcher::intern(std::vector<uint32_t>& stacks, uint32_t partial_cp, uin
   st.finished = st.accepting && stacks.size() == 1;
   stack_pool_.insert(stack_pool_.end(), stacks.begin(), stacks.end());
   states_.push_back(std::move(st));
+  // A character being read: its remaining bytes, then the rest of its stack past it.
+  uint32_t d = kNoEnd;
+  for (uint32_t id : stacks) {
+    d = std::min(d, remaining == 0 ? node_dist_[id]
+                                   : add_dist(uint64_t(remaining) + min_rest_[nodes_[id].pos + 1],
+                                              node_dist_[nodes_[id].parent]));
+  }
+  dist_.push_back(d);
+  if (d != kNoEnd) max_dist_ = std::max(max_dist_, d);
   rows_.resize(rows_.size() + 256, -1);
   plain_run_.push_back(kPlainUnknown);
   text_run_.push_back(kPlainUnknown);
@@ -241,9 +337,12 @@ uint32_t Matcher::compact_if_large(uint32_t keep) {
   const uint8_t len = states_[keep].seq_len;
   nodes_.clear();
   nodes_.push_back({0, 0});
+  node_dist_.assign(1, 0);
   node_ids_.clear();
   states_.clear();
   states_.emplace_back();
+  dist_.assign(1, kNoEnd);
+  max_dist_ = 0;
   rows_.assign(256, int32_t(kDead));
   plain_run_.assign(1, 0);
   text_run_.assign(1, 0);

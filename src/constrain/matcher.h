@@ -6,6 +6,12 @@
 // are all character classes (id 0 stands for the empty stack: the root is complete), plus the
 // bytes of a code point read so far. States are hash-consed too, and next(state, byte) is cached
 // in a 256-entry row per state, so after warm-up a byte costs one table lookup.
+//
+// Distance to completion (for budgets: an output that must end within N tokens): the fewest
+// bytes that complete the grammar from a state. Computed once per grammar for every element
+// (the shortest way from it to the end of its alternative, with each rule's shortest sentence
+// found by Knuth's generalisation of Dijkstra's algorithm), then per stack node as that plus the
+// node below (one addition when the node is made), and per state as the minimum over its stacks.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +37,12 @@ class Matcher {
     return v >= 0 ? uint32_t(v) : compute_next(s, b);
   }
   bool accepting(uint32_t s) const { return states_[s].accepting; }
+  // The fewest bytes after which the output can end from `s` (0: accepting; kNoEnd: never).
+  static constexpr uint32_t kNoEnd = 0x3FFFFFFF;
+  uint32_t dist(uint32_t s) const { return dist_[s]; }
+  // The largest dist() of a state made so far (kNoEnd ignored): while a budget is at least
+  // this, every live state fits in it.
+  uint32_t max_dist() const { return max_dist_; }
   // How many plain bytes (Vocab::is_plain_byte), whichever they are, can be read in a row from
   // `s` without dying, as far as the matcher can tell cheaply: each step must take every plain
   // byte to one same state (as inside a JSON string). A lower bound, capped at kMaxPlainRun.
@@ -72,6 +84,7 @@ class Matcher {
   };
 
   static constexpr uint8_t kPlainUnknown = 0xFF;
+  void compute_min_rest();
   uint32_t compute_next(uint32_t s, uint8_t b);
   uint8_t compute_run(uint32_t s, bool text);
   uint32_t uniform_next(uint32_t s, bool text);
@@ -83,7 +96,11 @@ class Matcher {
                   uint8_t seq_len);
 
   const Grammar& g_;
-  std::vector<Node> nodes_;  // [0] is the empty stack
+  std::vector<Node> nodes_;          // [0] is the empty stack
+  std::vector<uint32_t> node_dist_;  // (n_nodes) fewest bytes to empty the stack
+  std::vector<uint32_t> min_rest_;   // (n_elements) fewest bytes from it to its alternative's end
+  std::vector<uint32_t> dist_;       // (n_states) fewest bytes to an accepting state
+  uint32_t max_dist_ = 0;
   std::unordered_map<uint64_t, uint32_t> node_ids_;
   std::vector<State> states_;  // [0] is kDead
   // Cached transitions: (n_states, 256) next states, -1 = not computed yet. One flat array so

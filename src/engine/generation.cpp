@@ -97,7 +97,8 @@ bool Generation::emit(int32_t id, const sampling::SampleResult* sample) {
   return true;
 }
 
-Result<std::span<const int32_t>> Generation::step(std::span<const float> logits) {
+Result<std::span<const int32_t>> Generation::step(std::span<const float> logits,
+                                                  int context_left) {
   State& s = *s_;
   s.next.clear();
   if (done_) return std::span<const int32_t>();
@@ -109,6 +110,15 @@ Result<std::span<const int32_t>> Generation::step(std::span<const float> logits)
   if (s.cancel && s.cancel->load(std::memory_order_relaxed)) {
     finish("cancel");
     return std::span<const int32_t>();
+  }
+  if (s.options.constraint) {
+    // Samples still possible, the end-of-generation one included: it takes a step of the limit
+    // but no position in the context.
+    int tokens_left = limit >= 0 ? limit - r_.generated_tokens : -1;
+    if (context_left >= 0 && (tokens_left < 0 || context_left + 1 < tokens_left)) {
+      tokens_left = context_left + 1;
+    }
+    s.options.constraint->set_budget(tokens_left);
   }
   const int32_t id = s.sampler.sample(logits);
   if (!s.sampler.status().ok()) return Status::error(s.sampler.status().message());

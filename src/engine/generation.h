@@ -89,8 +89,11 @@ class Generation {
   void prompt_done(int evaluated);
   // Samples from the logits of the last evaluated token and emits it. Returns the tokens to
   // evaluate next (the sampled one, then any the constraint forces), or none when the
-  // generation is over (done() and result().done_reason say so).
-  Result<std::span<const int32_t>> step(std::span<const float> logits);
+  // generation is over (done() and result().done_reason say so). context_left: positions still
+  // free in the context for what it returns (-1: no bound, e.g. the context shifts); with the
+  // token limit it makes the constraint's budget (Constraint::set_budget), so that constrained
+  // output is closed before it would be cut off.
+  Result<std::span<const int32_t>> step(std::span<const float> logits, int context_left = -1);
   // Ends it now with `reason` ("length": the context is full; "cancel").
   void stop(std::string_view reason);
   bool done() const { return done_; }

@@ -371,7 +371,7 @@ void Scheduler::worker() {
         finish(s);
         continue;
       }
-      auto next = s.gen->step(l);
+      auto next = s.gen->step(l, opts_.n_ctx - s.n_cached);
       if (!next.ok()) {
         finish(s, Status::error(next.error()));
         continue;

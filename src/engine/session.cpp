@@ -75,7 +75,7 @@ Result<GenerateResult> Session::generate(std::span<const int32_t> prompt_in,
   if (!logits.ok()) return Status::error(logits.error());
   (*gen)->prompt_done(r.prompt_evaluated);
   while (true) {
-    auto next = (*gen)->step(*logits);
+    auto next = (*gen)->step(*logits, options.context_shift ? -1 : n_ctx - ctx_->n_past());
     if (!next.ok()) return Status::error(next.error());
     if (next->empty()) break;
     if (ctx_->n_past() + int(next->size()) > n_ctx) {

@@ -125,6 +125,11 @@ class Constraint {
   // `out` without advancing; the engine evaluates them without sampling and accepts each.
   // The default forces nothing.
   virtual void forced(std::vector<int32_t>& out) { (void)out; }
+  // How many more tokens may be sampled, this one and the end-of-generation token included
+  // (the token limit or the context's room); -1: no limit. Called by the engine before each
+  // sample, so that a constraint can steer the output to close before it is cut off. The
+  // default ignores it.
+  virtual void set_budget(int tokens_left) { (void)tokens_left; }
 };
 
 // A candidate of the truncation stages: a token and its (biased, penalised) logit.
