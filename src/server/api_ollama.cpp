@@ -269,7 +269,25 @@ bool load_only(httplib::Response& res, ModelManager& models, const GenerationJob
   else
     o["response"] = "";
   o["done"] = true;
-  if (job.keep_alive && job.keep_alive->count() == 0) {
+  router::Router* router = active_router();
+  if (router && job.model == router->name()) {
+    // The router: its local tiers load (or unload) as one.
+    for (const auto& t : router->config().tiers) {
+      if (t.kind != router::TierConfig::Kind::kLocal) continue;
+      if (job.keep_alive && job.keep_alive->count() == 0) {
+        models.unload(t.model);
+        continue;
+      }
+      auto lease = models.acquire(t.model, job.num_ctx, job.num_thread);
+      if (!lease.ok()) {
+        const ApiError e = job_error(lease.error(), t.model);
+        send_error(res, e.status, router->name() + ": tier '" + t.name + "': " + e.what());
+        return true;
+      }
+      models.release(std::move(*lease), job.keep_alive);
+    }
+    o["done_reason"] = job.keep_alive && job.keep_alive->count() == 0 ? "unload" : "load";
+  } else if (job.keep_alive && job.keep_alive->count() == 0) {
     models.unload(job.model);
     o["done_reason"] = "unload";
   } else {
