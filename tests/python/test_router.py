@@ -459,3 +459,32 @@ def test_calibrate_writes_thresholds_and_prints_the_curve(tmp_dir, lenient, prox
     check = subprocess.run([str(binary()), "router", "check", str(cfg)], capture_output=True,
                            text=True, timeout=60)
     assert check.returncode == 0, check.stderr
+
+
+# --- tools through a remote tier ----------------------------------------------------------
+
+def test_tool_calls_answered_by_the_remote_tier(lenient):
+    """A tools request pinned to the cloud tier: the upstream's tool_calls come back to the
+    client as tool_calls (both APIs), as a local model's would."""
+    import openai
+
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]
+    oa = openai.OpenAI(base_url=lenient.url + "/v1", api_key="x")
+    r = oa.chat.completions.create(
+        model="auto", temperature=0, max_tokens=40, tools=tools, tool_choice="required",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        extra_headers={"x-minnow-tag": "cloud"})
+    assert r.choices[0].finish_reason == "tool_calls", r
+    call = r.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert "city" in json.loads(call.function.arguments)
+    assert (r.model_extra or {})["minnow"]["tier"] == "cloud"
+    # Locally answered (no tag): the same shape.
+    r = oa.chat.completions.create(
+        model="auto", temperature=0, max_tokens=40, tools=tools, tool_choice="required",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}])
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert (r.model_extra or {})["minnow"]["tier"] == "small"
