@@ -57,16 +57,18 @@ bool model_known(const std::string& name) {
 
 namespace {
 
+// The job's place among the requests in flight: the handler's, else a new one.
+Result<Admission> admission_of(const GenerationJob& job) {
+  if (job.admission) return job.admission;
+  return admit_request();
+}
+
 Result<JobResult> run_model_job(ModelManager& models, const GenerationJob& job,
                                 const std::function<bool(std::string_view)>& on_text,
                                 const TokenFn& on_token, const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
-  Admission admission = job.admission;
-  if (!admission) {
-    auto a = admit_request();
-    if (!a.ok()) return Status::error(a.error());
-    admission = std::move(*a);
-  }
+  auto admission = admission_of(job);
+  if (!admission.ok()) return Status::error(admission.error());
   Metrics& stats = metrics();
   auto lease = models.acquire(job.model, job.num_ctx, job.num_thread);
   if (!lease.ok()) return Status::error(lease.error());
@@ -228,12 +230,8 @@ Result<JobResult> run_routed(router::Router& router, ModelManager& models,
                              const std::function<bool(std::string_view)>& on_text,
                              const std::atomic<bool>* cancel) {
   const auto t0 = SteadyClock::now();
-  Admission admission = job.admission;
-  if (!admission) {
-    auto a = admit_request();
-    if (!a.ok()) return Status::error(a.error());
-    admission = std::move(*a);
-  }
+  auto admission = admission_of(job);
+  if (!admission.ok()) return Status::error(admission.error());
   static const Json kEmpty = Json::object();
   const Json& body = job.body ? *job.body : kEmpty;
   router::RouteRequest req;
@@ -254,7 +252,7 @@ Result<JobResult> run_routed(router::Router& router, ModelManager& models,
   };
   req.stream = job.stream;
   req.api = job.api;
-  JobRunner runner(models, job, admission);
+  JobRunner runner(models, job, *admission);
   auto out = router.route(req, runner, on_text, cancel);
   if (!out.ok()) return Status::error(out.error());
   JobResult r;
