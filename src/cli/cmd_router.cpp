@@ -96,7 +96,9 @@ void run_check(const std::string& file_arg) {
         const bool set = key != nullptr && *key != '\0';
         std::printf("     API key: $%s (%s)\n", t.api_key_env.c_str(), set ? "set" : "NOT set");
         if (!set) {
-          std::fprintf(stderr, "warning: tier %s: $%s is not set; requests go without a key\n",
+          std::fprintf(stderr,
+                       "warning: tier %s: $%s is not set; the tier fails (requests fall back "
+                       "to the others) until it is\n",
                        t.name.c_str(), t.api_key_env.c_str());
           ++warnings;
         }

@@ -299,7 +299,8 @@ std::string render_route_report(const RouteReport& r, const std::string& log_pat
     out += b;
   }
   if (r.malformed > 0) {
-    std::snprintf(b, sizeof b, "malformed lines: %zu (not route records; lines", r.malformed);
+    std::snprintf(b, sizeof b, "malformed lines: %zu (not route records; line%s", r.malformed,
+                  r.malformed == 1 ? "" : "s");
     out += b;
     for (size_t i = 0; i < r.malformed_lines.size(); ++i) {
       out += (i ? ", " : " ") + std::to_string(r.malformed_lines[i]);
