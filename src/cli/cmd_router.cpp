@@ -85,12 +85,12 @@ void run_check(const std::string& file_arg) {
       std::printf("     last tier: its answer is kept\n");
     }
     if (remote) {
-      std::printf("     timeout %ss, %d retries (backoff %s..%s ms), breaker after %d failures "
-                  "for %ss%s\n",
-                  number(t.timeout_s).c_str(), t.max_retries, number(t.backoff_ms).c_str(),
-                  number(t.backoff_max_ms).c_str(), t.breaker_failures,
-                  number(t.breaker_cooldown_s).c_str(),
-                  t.minnow_extensions ? ", minnow extensions" : "");
+      std::printf(
+          "     timeout %ss, %d retries (backoff %s..%s ms), breaker after %d failures "
+          "for %ss%s\n",
+          number(t.timeout_s).c_str(), t.max_retries, number(t.backoff_ms).c_str(),
+          number(t.backoff_max_ms).c_str(), t.breaker_failures,
+          number(t.breaker_cooldown_s).c_str(), t.minnow_extensions ? ", minnow extensions" : "");
       if (!t.api_key_env.empty()) {
         const char* key = std::getenv(t.api_key_env.c_str());
         const bool set = key != nullptr && *key != '\0';
@@ -109,7 +109,8 @@ void run_check(const std::string& file_arg) {
     }
   }
   std::printf("\nrules (the first that matches picks the start):\n");
-  if (c->rules.empty()) std::printf("  none: every request starts at %s\n", c->tiers[0].name.c_str());
+  if (c->rules.empty())
+    std::printf("  none: every request starts at %s\n", c->tiers[0].name.c_str());
   for (const router::Rule& r : c->rules) {
     std::printf("  %-16s %s\n", r.name.c_str(), rule_text(r, *c).c_str());
   }
@@ -136,7 +137,8 @@ void run_report(const ReportArgs& a) {
     if (!a.config.empty() || std::filesystem::exists(file)) {
       auto c = router::load_router_config(file);
       if (!c.ok()) throw std::runtime_error(c.error());
-      if (c->log_path.empty()) throw std::runtime_error(file + " turns the route log off (log = \"\")");
+      if (c->log_path.empty())
+        throw std::runtime_error(file + " turns the route log off (log = \"\")");
       log = c->log_path;
     } else {
       const char* home = std::getenv("HOME");
@@ -163,19 +165,23 @@ void run_report(const ReportArgs& a) {
 }  // namespace
 
 void register_router(CLI::App& app) {
-  CLI::App* cmd = app.add_subcommand("router", "The hybrid router: check a router file, report "
-                                                "on routed traffic");
+  CLI::App* cmd = app.add_subcommand("router",
+                                     "The hybrid router: check a router file, report "
+                                     "on routed traffic");
   cmd->require_subcommand(1);
 
   auto file = std::make_shared<std::string>();
-  CLI::App* check = cmd->add_subcommand("check", "Validate a router file and print its tiers and "
-                                                 "rules");
-  check->add_option("file", *file, "Router file (default: $MINNOW_ROUTER or ~/.minnow/router.toml)");
+  CLI::App* check = cmd->add_subcommand("check",
+                                        "Validate a router file and print its tiers and "
+                                        "rules");
+  check->add_option("file", *file,
+                    "Router file (default: $MINNOW_ROUTER or ~/.minnow/router.toml)");
   check->callback([file] { run_check(*file); });
 
   auto a = std::make_shared<ReportArgs>();
-  CLI::App* report = cmd->add_subcommand("report", "Summarise the route log: share answered "
-                                                   "locally, escalations, latency, cost");
+  CLI::App* report = cmd->add_subcommand("report",
+                                         "Summarise the route log: share answered "
+                                         "locally, escalations, latency, cost");
   report->add_option("--log", a->log, "Route log (JSONL; default: the router file's log)");
   report->add_option("--config", a->config, "Router file whose log to read");
   report->add_option("--since", a->since, "Only the last period: 24h, 30m, 7d, ...");

@@ -23,29 +23,48 @@ const char* signal_name(Signal s) {
   return s == Signal::kChoiceMass ? "choice_mass" : "mean_logprob";
 }
 
-// Candidate thresholds for `signal` on `tier`: the distinct observed values ascending (a
-// threshold there keeps every answer at or above it), the strictest allowed value when it is
-// above them all (escalate everything that can be), then off. Empty when no task reports the
+// The shortest decimal x with lo < x <= v (v itself when none is shorter).
+double short_at_or_below(double v, double lo) {
+  for (int digits = 0; digits <= 15; ++digits) {
+    const double scale = std::pow(10.0, digits);
+    const double x = std::floor(v * scale) / scale;
+    if (x <= v && x > lo) return x;
+  }
+  return v;
+}
+
+// Candidate thresholds for `signal` on `tier`: one per distinct observed value, ascending (it
+// keeps every answer at or above that value), the strictest allowed value when it is above
+// them all (escalate everything that can be), then off. Empty when no task reports the
 // signal on this tier.
-std::vector<std::optional<double>> candidates_for(
-    const std::vector<std::vector<Observation>>& obs, size_t tier, Signal signal) {
+std::vector<std::optional<double>> candidates_for(const std::vector<std::vector<Observation>>& obs,
+                                                  size_t tier, Signal signal) {
   std::vector<double> values;
   for (const auto& row : obs) {
     const Observation& o = row[tier];
     if (o.failed) continue;
     if (signal == Signal::kChoiceMass && o.signals.choice_mass) {
       values.push_back(std::clamp(*o.signals.choice_mass, 0.0, 1.0));
-    } else if (signal == Signal::kMeanLogprob && o.signals.n_tokens > 0 &&
-               !o.signals.choice_mass) {
+    } else if (signal == Signal::kMeanLogprob && o.signals.n_tokens > 0 && !o.signals.choice_mass) {
       values.push_back(std::min(o.signals.mean_logprob, 0.0));
     }
   }
   if (values.empty()) return {};
   std::sort(values.begin(), values.end());
   values.erase(std::unique(values.begin(), values.end()), values.end());
+  // Each threshold is the shortest decimal that splits the tasks the same way as the observed
+  // value: in (previous value, value], so it keeps exactly the answers >= value. The file gets
+  // 0.6 rather than 0.5993885254793991, and float noise in a live signal cannot flip it.
+  std::vector<std::optional<double>> out;
+  for (size_t k = 0; k < values.size(); ++k) {
+    // Below the lowest value: within one gap of it, so that answers less sure than any seen
+    // still escalate.
+    const double gap = values.size() > 1 ? values[1] - values[0] : 0.1;
+    const double lo = k == 0 ? values[0] - gap : values[k - 1];
+    out.emplace_back(short_at_or_below(values[k], lo));
+  }
   const double strictest = signal == Signal::kChoiceMass ? 1.0 : 0.0;
-  if (values.back() < strictest) values.push_back(strictest);
-  std::vector<std::optional<double>> out(values.begin(), values.end());
+  if (values.back() < strictest) out.emplace_back(strictest);
   out.emplace_back(std::nullopt);
   return out;
 }
@@ -333,15 +352,16 @@ std::string render_curve(const Calibration& cal, const RouterConfig& config) {
   const size_t step = n > 20 ? (n + 19) / 20 : 1;
   for (size_t i = 0; i < n; ++i) {
     const CalibrationPoint& p = cal.curve[i];
-    const bool chosen = near(p.mean_cost_usd, cal.chosen.mean_cost_usd) &&
-                        near(p.accuracy, cal.chosen.accuracy);
+    const bool chosen =
+        near(p.mean_cost_usd, cal.chosen.mean_cost_usd) && near(p.accuracy, cal.chosen.accuracy);
     if (!chosen && i % step != 0 && i + 1 != n) continue;
     char b[96];
     std::snprintf(b, sizeof b, "%c $%10.5f  %8.3f", chosen ? '*' : ' ', 1000 * p.mean_cost_usd,
                   p.accuracy);
     std::string line = b;
     for (size_t t = 0; t < n_tiers; ++t) {
-      std::snprintf(b, sizeof b, "  %9.0f%%", 100 * (t < p.share_per_tier.size() ? p.share_per_tier[t] : 0));
+      std::snprintf(b, sizeof b, "  %9.0f%%",
+                    100 * (t < p.share_per_tier.size() ? p.share_per_tier[t] : 0));
       line += b;
     }
     std::snprintf(b, sizeof b, "  %8.0f%%  ", 100 * p.escalation_rate);
@@ -353,7 +373,8 @@ std::string render_curve(const Calibration& cal, const RouterConfig& config) {
   std::snprintf(b, sizeof b, "%s: accuracy %.3f at $%.5f per 1k requests, %.0f%% on %s\n",
                 cal.reached ? "* chosen" : "* most accurate (target not reached)",
                 cal.chosen.accuracy, 1000 * cal.chosen.mean_cost_usd,
-                100 * cal.chosen.share_first_tier, config.tiers.empty() ? "" : config.tiers[0].name.c_str());
+                100 * cal.chosen.share_first_tier,
+                config.tiers.empty() ? "" : config.tiers[0].name.c_str());
   out += b;
   return out;
 }

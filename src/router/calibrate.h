@@ -35,8 +35,8 @@ struct CalibrationPoint {
   std::vector<Thresholds> thresholds;  // per tier; the last one is never consulted
   double accuracy = 0;                 // mean score
   double mean_cost_usd = 0, mean_ms = 0;
-  double share_first_tier = 0;  // answered by tier 0
-  double escalation_rate = 0;   // answered by a tier after the first
+  double share_first_tier = 0;         // answered by tier 0
+  double escalation_rate = 0;          // answered by a tier after the first
   std::vector<double> share_per_tier;  // answered by each tier (sums to < 1 if some got none)
 };
 

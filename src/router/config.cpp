@@ -3,7 +3,10 @@
 // path ("router.toml:14:1: tier[1].timeout_s: must be > 0") instead of a silent default.
 // Saving writes the TOML text itself (every field, shortest round-trip numbers), parses it
 // back as a check, and replaces the file atomically.
+#include "router/config.h"
+
 #include <pwd.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,11 +16,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <sstream>
-#include <toml++/toml.h>
 
-#include "router/config.h"
 #include "router/rules.h"
 
 namespace minnow::router {
@@ -55,35 +57,27 @@ size_t edit_distance(std::string_view a, std::string_view b) {
 
 const char* type_name(const toml::node& n) {
   switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a number";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "a list";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a number";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "a list";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
-const std::vector<std::string> kTopKeys = {"name", "hold_tokens", "log", "refusal_patterns",
-                                           "tier", "rule"};
-const std::vector<std::string> kThresholdKeys = {"min_mean_logprob", "min_token_logprob",
-                                                 "min_choice_mass", "escalate_on_invalid",
-                                                 "escalate_on_refusal"};
+// Keys that only a remote tier may have.
 const std::vector<std::string> kRemoteKeys = {
-    "base_url",       "api_key_env",      "timeout_s",          "max_retries",
-    "backoff_ms",     "backoff_max_ms",   "breaker_failures",   "breaker_cooldown_s",
-    "minnow_extensions"};
-const std::vector<std::string> kRuleKeys = {"name",  "tag",      "task",      "min_prompt_chars",
-                                            "max_prompt_chars", "regex", "keywords",
-                                            "has_tools", "has_schema", "tier", "pin"};
-
-std::vector<std::string> tier_keys() {
-  std::vector<std::string> k = {"name", "model", "price_in_per_m", "price_out_per_m"};
-  k.insert(k.end(), kThresholdKeys.begin(), kThresholdKeys.end());
-  k.insert(k.end(), kRemoteKeys.begin(), kRemoteKeys.end());
-  return k;
-}
+    "base_url",       "api_key_env",      "timeout_s",          "max_retries",      "backoff_ms",
+    "backoff_max_ms", "breaker_failures", "breaker_cooldown_s", "minnow_extensions"};
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -152,7 +146,8 @@ class Reader {
     return {};
   }
   Status get(const toml::node& n, const std::string& path, bool& out) const {
-    if (!n.is_boolean()) return error(n, path, std::string("must be true or false, not ") + type_name(n));
+    if (!n.is_boolean())
+      return error(n, path, std::string("must be true or false, not ") + type_name(n));
     out = n.as_boolean()->get();
     return {};
   }
@@ -165,7 +160,8 @@ class Reader {
   }
   Status get(const toml::node& n, const std::string& path, std::vector<std::string>& out) const {
     const toml::array* a = n.as_array();
-    if (a == nullptr) return error(n, path, std::string("must be a list of strings, not ") + type_name(n));
+    if (a == nullptr)
+      return error(n, path, std::string("must be a list of strings, not ") + type_name(n));
     out.clear();
     for (size_t i = 0; i < a->size(); ++i) {
       std::string s;
@@ -191,39 +187,106 @@ class Reader {
   std::string origin_;
 };
 
+// A section's keys, each with what reads it: the one list that says which keys exist.
+template <typename T>
+struct Field {
+  const char* key;
+  std::function<Status(const Reader&, const toml::node&, const std::string&, T&)> read;
+};
+
+template <typename T, typename M>
+Field<T> field(const char* key, M T::*member) {
+  return {key, [member](const Reader& rd, const toml::node& n, const std::string& path, T& out) {
+            return rd.get(n, path, out.*member);
+          }};
+}
+
+template <typename M>
+Field<TierConfig> threshold(const char* key, M Thresholds::*member) {
+  return {key, [member](const Reader& rd, const toml::node& n, const std::string& path,
+                        TierConfig& out) { return rd.get(n, path, out.thresholds.*member); }};
+}
+
+const std::vector<Field<RouterConfig>>& top_fields() {
+  static const std::vector<Field<RouterConfig>> k = {
+      field("name", &RouterConfig::name),
+      field("hold_tokens", &RouterConfig::hold_tokens),
+      field("log", &RouterConfig::log_path),
+      field("refusal_patterns", &RouterConfig::refusal_patterns),
+  };
+  return k;
+}
+
+const std::vector<Field<TierConfig>>& tier_fields() {
+  using T = TierConfig;
+  static const std::vector<Field<T>> k = {
+      field("name", &T::name),
+      field("model", &T::model),
+      field("base_url", &T::base_url),
+      field("api_key_env", &T::api_key_env),
+      field("timeout_s", &T::timeout_s),
+      field("max_retries", &T::max_retries),
+      field("backoff_ms", &T::backoff_ms),
+      field("backoff_max_ms", &T::backoff_max_ms),
+      field("breaker_failures", &T::breaker_failures),
+      field("breaker_cooldown_s", &T::breaker_cooldown_s),
+      field("minnow_extensions", &T::minnow_extensions),
+      field("price_in_per_m", &T::price_in_per_m),
+      field("price_out_per_m", &T::price_out_per_m),
+      threshold("min_mean_logprob", &Thresholds::min_mean_logprob),
+      threshold("min_token_logprob", &Thresholds::min_token_logprob),
+      threshold("min_choice_mass", &Thresholds::min_choice_mass),
+      threshold("escalate_on_invalid", &Thresholds::escalate_on_invalid),
+      threshold("escalate_on_refusal", &Thresholds::escalate_on_refusal),
+  };
+  return k;
+}
+
+const std::vector<Field<Rule>>& rule_fields() {
+  static const std::vector<Field<Rule>> k = {
+      field("name", &Rule::name),
+      field("tag", &Rule::tag),
+      field("task", &Rule::task),
+      field("min_prompt_chars", &Rule::min_prompt_chars),
+      field("max_prompt_chars", &Rule::max_prompt_chars),
+      field("regex", &Rule::regex),
+      field("keywords", &Rule::keywords),
+      field("has_tools", &Rule::has_tools),
+      field("has_schema", &Rule::has_schema),
+      field("tier", &Rule::tier),
+      field("pin", &Rule::pin),
+  };
+  return k;
+}
+
+template <typename T>
+std::vector<std::string> keys_of(const std::vector<Field<T>>& fields) {
+  std::vector<std::string> k;
+  for (const Field<T>& f : fields) k.emplace_back(f.key);
+  return k;
+}
+
+// Reads `key` into `out` through its field; an unknown key is an error (with a suggestion).
+template <typename T>
+Status read_key(const Reader& rd, const std::vector<Field<T>>& fields, const toml::key& k,
+                const toml::node& v, const std::string& path, T& out) {
+  for (const Field<T>& f : fields) {
+    if (k.str() == f.key) return f.read(rd, v, path, out);
+  }
+  return rd.unknown(k, path, keys_of(fields));
+}
+
 Status read_tier(const Reader& rd, const toml::table& t, size_t index, TierConfig& out) {
   const std::string p = "tier[" + std::to_string(index) + "]";
-  static const std::vector<std::string> allowed = tier_keys();
   const bool remote = t.contains("base_url");
   out.kind = remote ? TierConfig::Kind::kRemote : TierConfig::Kind::kLocal;
   for (auto&& [k, v] : t) {
     const std::string key(k.str());
     const std::string path = p + "." + key;
-    if (!contains(allowed, key)) return rd.unknown(k, path, allowed);
     if (!remote && contains(kRemoteKeys, key)) {
       return rd.error(k.source(), path, "only for remote tiers (those with a base_url)");
     }
-    Thresholds& th = out.thresholds;
-    Status s;
-    if (key == "name") s = rd.get(v, path, out.name);
-    else if (key == "model") s = rd.get(v, path, out.model);
-    else if (key == "base_url") s = rd.get(v, path, out.base_url);
-    else if (key == "api_key_env") s = rd.get(v, path, out.api_key_env);
-    else if (key == "timeout_s") s = rd.get(v, path, out.timeout_s);
-    else if (key == "max_retries") s = rd.get(v, path, out.max_retries);
-    else if (key == "backoff_ms") s = rd.get(v, path, out.backoff_ms);
-    else if (key == "backoff_max_ms") s = rd.get(v, path, out.backoff_max_ms);
-    else if (key == "breaker_failures") s = rd.get(v, path, out.breaker_failures);
-    else if (key == "breaker_cooldown_s") s = rd.get(v, path, out.breaker_cooldown_s);
-    else if (key == "minnow_extensions") s = rd.get(v, path, out.minnow_extensions);
-    else if (key == "price_in_per_m") s = rd.get(v, path, out.price_in_per_m);
-    else if (key == "price_out_per_m") s = rd.get(v, path, out.price_out_per_m);
-    else if (key == "min_mean_logprob") s = rd.get(v, path, th.min_mean_logprob);
-    else if (key == "min_token_logprob") s = rd.get(v, path, th.min_token_logprob);
-    else if (key == "min_choice_mass") s = rd.get(v, path, th.min_choice_mass);
-    else if (key == "escalate_on_invalid") s = rd.get(v, path, th.escalate_on_invalid);
-    else if (key == "escalate_on_refusal") s = rd.get(v, path, th.escalate_on_refusal);
-    MINNOW_RETURN_IF_ERROR(s);
+    MINNOW_RETURN_IF_ERROR(read_key(rd, tier_fields(), k, v, path, out));
   }
   // Range checks, each reported at its key.
   auto bad = [&](const char* key, bool fails, const std::string& message) -> Status {
@@ -258,8 +321,8 @@ Status read_tier(const Reader& rd, const toml::table& t, size_t index, TierConfi
     MINNOW_RETURN_IF_ERROR(bad("max_retries", out.max_retries < 0 || out.max_retries > 100,
                                "must be between 0 and 100"));
     MINNOW_RETURN_IF_ERROR(bad("backoff_ms", out.backoff_ms < 0, "must be >= 0"));
-    MINNOW_RETURN_IF_ERROR(bad("backoff_max_ms", out.backoff_max_ms < out.backoff_ms,
-                               "must be >= backoff_ms"));
+    MINNOW_RETURN_IF_ERROR(
+        bad("backoff_max_ms", out.backoff_max_ms < out.backoff_ms, "must be >= backoff_ms"));
     MINNOW_RETURN_IF_ERROR(bad("breaker_failures", out.breaker_failures < 1, "must be >= 1"));
     MINNOW_RETURN_IF_ERROR(bad("breaker_cooldown_s", out.breaker_cooldown_s < 0, "must be >= 0"));
   }
@@ -268,13 +331,12 @@ Status read_tier(const Reader& rd, const toml::table& t, size_t index, TierConfi
   const Thresholds& th = out.thresholds;
   MINNOW_RETURN_IF_ERROR(bad("min_mean_logprob", th.min_mean_logprob && *th.min_mean_logprob > 0,
                              "a log-probability: must be <= 0"));
-  MINNOW_RETURN_IF_ERROR(bad("min_token_logprob",
-                             th.min_token_logprob && *th.min_token_logprob > 0,
+  MINNOW_RETURN_IF_ERROR(bad("min_token_logprob", th.min_token_logprob && *th.min_token_logprob > 0,
                              "a log-probability: must be <= 0"));
-  MINNOW_RETURN_IF_ERROR(bad("min_choice_mass",
-                             th.min_choice_mass && !(*th.min_choice_mass >= 0 &&
-                                                     *th.min_choice_mass <= 1),
-                             "a probability: must be between 0 and 1"));
+  MINNOW_RETURN_IF_ERROR(
+      bad("min_choice_mass",
+          th.min_choice_mass && !(*th.min_choice_mass >= 0 && *th.min_choice_mass <= 1),
+          "a probability: must be between 0 and 1"));
   return {};
 }
 
@@ -284,20 +346,7 @@ Status read_rule(const Reader& rd, const toml::table& t, size_t index,
   for (auto&& [k, v] : t) {
     const std::string key(k.str());
     const std::string path = p + "." + key;
-    Status s;
-    if (key == "name") s = rd.get(v, path, out.name);
-    else if (key == "tag") s = rd.get(v, path, out.tag);
-    else if (key == "task") s = rd.get(v, path, out.task);
-    else if (key == "min_prompt_chars") s = rd.get(v, path, out.min_prompt_chars);
-    else if (key == "max_prompt_chars") s = rd.get(v, path, out.max_prompt_chars);
-    else if (key == "regex") s = rd.get(v, path, out.regex);
-    else if (key == "keywords") s = rd.get(v, path, out.keywords);
-    else if (key == "has_tools") s = rd.get(v, path, out.has_tools);
-    else if (key == "has_schema") s = rd.get(v, path, out.has_schema);
-    else if (key == "tier") s = rd.get(v, path, out.tier);
-    else if (key == "pin") s = rd.get(v, path, out.pin);
-    else return rd.unknown(k, path, kRuleKeys);
-    MINNOW_RETURN_IF_ERROR(s);
+    MINNOW_RETURN_IF_ERROR(read_key(rd, rule_fields(), k, v, path, out));
   }
   auto bad = [&](const char* key, bool fails, const std::string& message) -> Status {
     if (!fails) return {};
@@ -309,19 +358,20 @@ Status read_rule(const Reader& rd, const toml::table& t, size_t index,
   if (out.task) {
     std::string list;
     for (const std::string& k : known_tasks()) list += (list.empty() ? "" : ", ") + k;
-    MINNOW_RETURN_IF_ERROR(bad("task", !contains(known_tasks(), *out.task), "must be one of " + list));
+    MINNOW_RETURN_IF_ERROR(
+        bad("task", !contains(known_tasks(), *out.task), "must be one of " + list));
   }
-  MINNOW_RETURN_IF_ERROR(bad("min_prompt_chars", out.min_prompt_chars && *out.min_prompt_chars < 0,
-                             "must be >= 0"));
-  MINNOW_RETURN_IF_ERROR(bad("max_prompt_chars", out.max_prompt_chars && *out.max_prompt_chars < 0,
-                             "must be >= 0"));
-  MINNOW_RETURN_IF_ERROR(bad("max_prompt_chars",
-                             out.min_prompt_chars && out.max_prompt_chars &&
-                                 *out.max_prompt_chars < *out.min_prompt_chars,
-                             "must be >= min_prompt_chars"));
+  MINNOW_RETURN_IF_ERROR(
+      bad("min_prompt_chars", out.min_prompt_chars && *out.min_prompt_chars < 0, "must be >= 0"));
+  MINNOW_RETURN_IF_ERROR(
+      bad("max_prompt_chars", out.max_prompt_chars && *out.max_prompt_chars < 0, "must be >= 0"));
+  MINNOW_RETURN_IF_ERROR(bad(
+      "max_prompt_chars",
+      out.min_prompt_chars && out.max_prompt_chars && *out.max_prompt_chars < *out.min_prompt_chars,
+      "must be >= min_prompt_chars"));
   for (size_t i = 0; i < out.keywords.size(); ++i) {
-    MINNOW_RETURN_IF_ERROR(bad("keywords", out.keywords[i].empty(),
-                               "keyword " + std::to_string(i) + " is empty"));
+    MINNOW_RETURN_IF_ERROR(
+        bad("keywords", out.keywords[i].empty(), "keyword " + std::to_string(i) + " is empty"));
   }
   if (out.regex) {
     auto compiled = Pattern::compile(*out.regex, false);
@@ -349,14 +399,14 @@ Result<RouterConfig> read_document(const toml::table& root, const std::string& o
   c.source_path = origin;
   for (auto&& [k, v] : root) {
     const std::string key(k.str());
-    Status s;
-    if (key == "name") s = rd.get(v, key, c.name);
-    else if (key == "hold_tokens") s = rd.get(v, key, c.hold_tokens);
-    else if (key == "log") s = rd.get(v, key, c.log_path);
-    else if (key == "refusal_patterns") s = rd.get(v, key, c.refusal_patterns);
-    else if (key == "tier" || key == "rule") continue;  // below
-    else return rd.unknown(k, key, kTopKeys);
-    MINNOW_RETURN_IF_ERROR(s);
+    if (key == "tier" || key == "rule") continue;  // sections: below
+    if (contains(keys_of(top_fields()), key)) {
+      MINNOW_RETURN_IF_ERROR(read_key(rd, top_fields(), k, v, key, c));
+    } else {
+      std::vector<std::string> keys = keys_of(top_fields());
+      keys.insert(keys.end(), {"tier", "rule"});
+      return rd.unknown(k, key, keys);
+    }
   }
   auto at = [&](const char* key) {
     const toml::node* n = root.get(key);
@@ -366,7 +416,8 @@ Result<RouterConfig> read_document(const toml::table& root, const std::string& o
   if (c.hold_tokens < 0 || c.hold_tokens > 65536) {
     return rd.error(at("hold_tokens"), "hold_tokens", "must be between 0 and 65536");
   }
-  c.log_path = root.contains("log") ? expand_home(c.log_path) : home_dir() + "/.minnow/router.jsonl";
+  c.log_path =
+      root.contains("log") ? expand_home(c.log_path) : home_dir() + "/.minnow/router.jsonl";
   for (size_t i = 0; i < c.refusal_patterns.size(); ++i) {
     auto p = Pattern::compile(c.refusal_patterns[i], true);
     if (!p.ok()) {
@@ -406,8 +457,9 @@ Result<RouterConfig> read_document(const toml::table& root, const std::string& o
       for (size_t j = 0; j < c.rules.size(); ++j) {
         if (c.rules[j].name == rule.name) {
           const toml::node* n = t.get("name");
-          return rd.error(n ? n->source() : t.source(), "rule[" + std::to_string(i) + "].name",
-                          "\"" + rule.name + "\" is already rule[" + std::to_string(j) + "]'s name");
+          return rd.error(
+              n ? n->source() : t.source(), "rule[" + std::to_string(i) + "].name",
+              "\"" + rule.name + "\" is already rule[" + std::to_string(j) + "]'s name");
         }
       }
       c.rules.push_back(std::move(rule));
@@ -430,11 +482,21 @@ std::string quote(std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char b[8];

@@ -46,7 +46,8 @@ std::string normalize_reason(const std::string& r) {
 
 std::vector<std::pair<std::string, size_t>> by_count(const std::map<std::string, size_t>& m) {
   std::vector<std::pair<std::string, size_t>> v(m.begin(), m.end());
-  std::stable_sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  std::stable_sort(v.begin(), v.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
   return v;
 }
 
@@ -67,11 +68,16 @@ Result<double> parse_duration_s(const std::string& text) {
   }
   const std::string unit = text.substr(end);
   double scale = 0;
-  if (unit.empty() || unit == "s") scale = 1;
-  else if (unit == "m" || unit == "min") scale = 60;
-  else if (unit == "h") scale = 3600;
-  else if (unit == "d") scale = 86400;
-  else if (unit == "w") scale = 7 * 86400;
+  if (unit.empty() || unit == "s")
+    scale = 1;
+  else if (unit == "m" || unit == "min")
+    scale = 60;
+  else if (unit == "h")
+    scale = 3600;
+  else if (unit == "d")
+    scale = 86400;
+  else if (unit == "w")
+    scale = 7 * 86400;
   if (scale == 0 || !(v >= 0) || !std::isfinite(v)) {
     return Status::error("duration \"" + text + "\": expected e.g. 24h, 30m, 7d, 90s");
   }
@@ -192,10 +198,11 @@ RouteReport summarize_route_log(std::istream& in, std::optional<double> since_ep
     rep.tiers.push_back(t.s);
   }
   // Tiers in the router's order; one that never answered (no index logged) goes last.
-  std::stable_sort(rep.tiers.begin(), rep.tiers.end(), [](const TierSummary& a, const TierSummary& b) {
-    const int ia = a.index < 0 ? 1 << 30 : a.index, ib = b.index < 0 ? 1 << 30 : b.index;
-    return ia < ib;
-  });
+  std::stable_sort(
+      rep.tiers.begin(), rep.tiers.end(), [](const TierSummary& a, const TierSummary& b) {
+        const int ia = a.index < 0 ? 1 << 30 : a.index, ib = b.index < 0 ? 1 << 30 : b.index;
+        return ia < ib;
+      });
   rep.reasons = by_count(reasons);
   rep.rules = by_count(rules);
   return rep;

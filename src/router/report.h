@@ -18,11 +18,11 @@ namespace minnow::router {
 
 struct TierSummary {
   std::string name;
-  int index = -1;      // position in the router's tiers, as logged (-1: unknown)
+  int index = -1;  // position in the router's tiers, as logged (-1: unknown)
   bool local = true;
-  size_t answered = 0;  // requests this tier answered
+  size_t answered = 0;                            // requests this tier answered
   size_t escalated = 0, failed = 0, skipped = 0;  // attempts that did not answer
-  double share = 0;     // answered / requests
+  double share = 0;                               // answered / requests
   // Latency of the requests it answered, end to end (escalations included), ms.
   double p50_ms = 0, p95_ms = 0;
   // Time of its own attempts (answered or not), ms.
@@ -31,9 +31,9 @@ struct TierSummary {
 };
 
 struct RouteReport {
-  size_t lines = 0;       // non-blank lines read
-  size_t requests = 0;    // route records counted (inside --since)
-  size_t malformed = 0;   // lines that were not route records
+  size_t lines = 0;                     // non-blank lines read
+  size_t requests = 0;                  // route records counted (inside --since)
+  size_t malformed = 0;                 // lines that were not route records
   std::vector<size_t> malformed_lines;  // their line numbers (the first 10)
   size_t skipped_old = 0;  // records before --since (or with no readable time when it is set)
   size_t answered_locally = 0, unanswered = 0, escalated = 0, streamed = 0;

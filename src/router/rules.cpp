@@ -71,8 +71,8 @@ bool Pattern::search(std::string_view text) const {
   // Match data per call: the compiled code and context are shared read-only between threads.
   pcre2_match_data* md = pcre2_match_data_create_from_pattern(code_->code, nullptr);
   if (md == nullptr) return false;
-  const int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
-                             0, 0, md, code_->context);
+  const int rc = pcre2_match(code_->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0,
+                             0, md, code_->context);
   pcre2_match_data_free(md);
   return rc >= 0;
 }

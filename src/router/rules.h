@@ -19,9 +19,9 @@ namespace minnow::router {
 
 // What the rules look at, taken from the request by the server (or eval).
 struct RequestFeatures {
-  std::string tag;   // header x-minnow-tag or the body's "tag" field
-  std::string task;  // chat, completion, choice, json, schema, grammar, regex, tools
-  std::string text;  // the prompt text regexes and keywords are searched in (last user turn)
+  std::string tag;          // header x-minnow-tag or the body's "tag" field
+  std::string task;         // chat, completion, choice, json, schema, grammar, regex, tools
+  std::string text;         // the prompt text regexes and keywords are searched in (last user turn)
   size_t prompt_chars = 0;  // the whole prompt's length in bytes
   bool has_tools = false, has_schema = false;
 };

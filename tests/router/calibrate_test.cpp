@@ -1,11 +1,11 @@
 // Calibration (src/router/calibrate.h): the cascade replay on hand-worked cases, the threshold
 // search against brute force, the curve, unreachable targets, and speed.
+#include "router/calibrate.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <random>
-
-#include "router/calibrate.h"
 
 namespace minnow::router {
 namespace {
@@ -74,8 +74,8 @@ TEST(RouterCalibrate, SimulateReplaysTheCascade) {
   EXPECT_DOUBLE_EQ(p.share_first_tier, 2 / 6.0);
   EXPECT_DOUBLE_EQ(p.escalation_rate, 3 / 6.0);
   // Cost and time: every tier tried, failures included.
-  const double cost = 0.0001 + (0.0001 + 0.001) + (0.0001 + 0.001 + 0.01) +
-                      (0.0001 + 0 + 0.002) + 0 + (0.0002 + 0.001);
+  const double cost = 0.0001 + (0.0001 + 0.001) + (0.0001 + 0.001 + 0.01) + (0.0001 + 0 + 0.002) +
+                      0 + (0.0002 + 0.001);
   EXPECT_NEAR(p.mean_cost_usd, cost / 6, 1e-15);
   const double ms = 10 + 30 + 60 + 13 + 15 + 30;
   EXPECT_NEAR(p.mean_ms, ms / 6, 1e-12);
@@ -125,6 +125,31 @@ TEST(RouterCalibrate, FindsTheCheapestThresholdReachingTheTarget) {
   EXPECT_EQ(cal->chosen.thresholds[0].min_choice_mass, 0.3);
   EXPECT_DOUBLE_EQ(cal->chosen.share_first_tier, 1.0);
   EXPECT_DOUBLE_EQ(cal->chosen.mean_cost_usd, 0);
+}
+
+TEST(RouterCalibrate, ThresholdsAreShortDecimalsThatSplitTheSameWay) {
+  const std::vector<std::vector<Observation>> obs = {
+      {mass(0.5993885254793991, 1), mass(0.9, 1, 0.01)},
+      {mass(0.41, 0), mass(0.9, 1, 0.01)},
+      {mass(0.97, 1), mass(0.9, 1, 0.01)},
+  };
+  auto cal = calibrate(obs, tiers({"small", "big"}), 1.0);
+  ASSERT_TRUE(cal.ok());
+  // Any threshold in (0.41, 0.599...] keeps the same answers; the file gets 0.5.
+  EXPECT_EQ(cal->chosen.thresholds[0].min_choice_mass, 0.5);
+  EXPECT_DOUBLE_EQ(cal->chosen.accuracy, 1.0);
+  EXPECT_NEAR(cal->chosen.mean_cost_usd, 0.01 / 3, 1e-15);
+  // Free text: mean logprobs -1.93 (wrong) and -0.4 (right): -1 keeps only the second.
+  Observation sure = mass(0.5, 1), unsure = mass(0.5, 0);
+  sure.signals.choice_mass.reset();
+  unsure.signals.choice_mass.reset();
+  sure.signals.mean_logprob = -0.4;
+  unsure.signals.mean_logprob = -1.93;
+  cal = calibrate({{sure, mass(0.9, 1, 0.01)}, {unsure, mass(0.9, 1, 0.01)}},
+                  tiers({"small", "big"}), 1.0);
+  ASSERT_TRUE(cal.ok());
+  EXPECT_EQ(cal->chosen.thresholds[0].min_mean_logprob, -1.0);
+  EXPECT_EQ(cal->signal, "small: mean_logprob");
 }
 
 TEST(RouterCalibrate, UnreachableTargetGivesTheMostAccurate) {
@@ -264,8 +289,8 @@ TEST(RouterCalibrate, AgreesWithBruteForceAndTheCurveIsTheFrontier) {
       }
       for (const auto& q : cal->curve) {
         for (const auto& p : all) {
-          const bool dominates = p.mean_cost_usd < q.mean_cost_usd - 1e-15 &&
-                                 p.accuracy > q.accuracy + 1e-12;
+          const bool dominates =
+              p.mean_cost_usd < q.mean_cost_usd - 1e-15 && p.accuracy > q.accuracy + 1e-12;
           EXPECT_FALSE(dominates) << "seed " << seed;
         }
       }

@@ -1,5 +1,7 @@
 // The router file (src/router/config.h): the bundled example loads as documented, defaults,
 // every validation error names file:line:column and the key path, and save/load round-trips.
+#include "router/config.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,8 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include "router/config.h"
 
 namespace minnow::router {
 namespace {
@@ -139,10 +139,10 @@ TEST_F(RouterConfigTest, ErrorsNameTheFileTheKeyAndTheLine) {
   const std::vector<BadCase> cases = {
       {"name = \"auto\"\n[[tier]\nmodel = \"x\"\n", {"bad.toml:2:", "TOML syntax"}},
       {"name = \"auto\"\n", {"bad.toml", "no tiers"}},
-      {"nmae = \"auto\"\n" + std::string(kOneTier), {"bad.toml:1:1:", "nmae", "unknown key",
-                                                     "did you mean 'name'"}},
-      {remote + "timout_s = 3\n", {"bad.toml:7:1:", "tier[1].timout_s", "unknown key",
-                                   "did you mean 'timeout_s'"}},
+      {"nmae = \"auto\"\n" + std::string(kOneTier),
+       {"bad.toml:1:1:", "nmae", "unknown key", "did you mean 'name'"}},
+      {remote + "timout_s = 3\n",
+       {"bad.toml:7:1:", "tier[1].timout_s", "unknown key", "did you mean 'timeout_s'"}},
       {remote + "timeout_s = 0\n", {"bad.toml:7:", "tier[1].timeout_s", "> 0"}},
       {remote + "timeout_s = \"30\"\n", {"tier[1].timeout_s", "must be a number, not a string"}},
       {remote + "max_retries = 1.5\n", {"tier[1].max_retries", "must be an integer"}},
@@ -151,23 +151,22 @@ TEST_F(RouterConfigTest, ErrorsNameTheFileTheKeyAndTheLine) {
       {remote + "breaker_failures = 0\n", {"tier[1].breaker_failures"}},
       {remote + "price_out_per_m = -1\n", {"tier[1].price_out_per_m", ">= 0"}},
       {remote + "api_key_env = \"sk-123 secret\"\n", {"tier[1].api_key_env"}},
-      {"[[tier]]\nbase_url = \"ftp://h\"\nmodel = \"m\"\n", {"bad.toml:2:", "tier[0].base_url",
-                                                            "http://"}},
+      {"[[tier]]\nbase_url = \"ftp://h\"\nmodel = \"m\"\n",
+       {"bad.toml:2:", "tier[0].base_url", "http://"}},
       {"[[tier]]\nbase_url = \"http://\"\nmodel = \"m\"\n", {"tier[0].base_url"}},
       {"[[tier]]\nbase_url = \"http://h\"\n", {"tier[0].model", "missing"}},
       {"[[tier]]\nname = \"x\"\n", {"bad.toml:1:", "tier[0].model", "missing"}},
-      {"[[tier]]\nmodel = \"a\"\ntimeout_s = 5\n", {"bad.toml:3:", "tier[0].timeout_s",
-                                                   "only for remote tiers"}},
+      {"[[tier]]\nmodel = \"a\"\ntimeout_s = 5\n",
+       {"bad.toml:3:", "tier[0].timeout_s", "only for remote tiers"}},
       {"[[tier]]\nmodel = \"a\"\n[[tier]]\nmodel = \"a\"\n", {"tier[1].name", "unique"}},
-      {"[[tier]]\nmodel = \"a\"\nmin_mean_logprob = 0.5\n", {"bad.toml:3:",
-                                                            "tier[0].min_mean_logprob", "<= 0"}},
+      {"[[tier]]\nmodel = \"a\"\nmin_mean_logprob = 0.5\n",
+       {"bad.toml:3:", "tier[0].min_mean_logprob", "<= 0"}},
       {"[[tier]]\nmodel = \"a\"\nmin_token_logprob = 1\n", {"tier[0].min_token_logprob"}},
-      {"[[tier]]\nmodel = \"a\"\nmin_choice_mass = 1.5\n", {"tier[0].min_choice_mass",
-                                                           "between 0 and 1"}},
-      {"[[tier]]\nmodel = \"a\"\nescalate_on_invalid = 1\n", {"tier[0].escalate_on_invalid",
-                                                             "true or false"}},
-      {"[[tier]]\nmodel = \"a\"\nmin_mean_logprob = nan\n", {"tier[0].min_mean_logprob",
-                                                            "finite"}},
+      {"[[tier]]\nmodel = \"a\"\nmin_choice_mass = 1.5\n",
+       {"tier[0].min_choice_mass", "between 0 and 1"}},
+      {"[[tier]]\nmodel = \"a\"\nescalate_on_invalid = 1\n",
+       {"tier[0].escalate_on_invalid", "true or false"}},
+      {"[[tier]]\nmodel = \"a\"\nmin_mean_logprob = nan\n", {"tier[0].min_mean_logprob", "finite"}},
       {"[tier]\nmodel = \"a\"\n", {"bad.toml:1:", "tier", "[[tier]]"}},
       {"hold_tokens = \"24\"\n" + std::string(kOneTier), {"bad.toml:1:", "hold_tokens"}},
       {"hold_tokens = -1\n" + std::string(kOneTier), {"hold_tokens", "between"}},
@@ -178,10 +177,10 @@ TEST_F(RouterConfigTest, ErrorsNameTheFileTheKeyAndTheLine) {
       {std::string(kOneTier) + "[[rule]]\ntier = \"nope\"\ntag = \"x\"\n",
        {"bad.toml:4:", "rule[0].tier", "no tier named \"nope\"", "smollm2:135m"}},
       {std::string(kOneTier) + "[[rule]]\nregex = \"([a-z\"\n", {"bad.toml:4:", "rule[0].regex"}},
-      {std::string(kOneTier) + "[[rule]]\ntask = \"poetry\"\n", {"rule[0].task", "one of",
-                                                                  "choice"}},
-      {std::string(kOneTier) + "[[rule]]\nkeyword = [\"a\"]\n", {"rule[0].keyword",
-                                                                  "did you mean 'keywords'"}},
+      {std::string(kOneTier) + "[[rule]]\ntask = \"poetry\"\n",
+       {"rule[0].task", "one of", "choice"}},
+      {std::string(kOneTier) + "[[rule]]\nkeyword = [\"a\"]\n",
+       {"rule[0].keyword", "did you mean 'keywords'"}},
       {std::string(kOneTier) + "[[rule]]\nkeywords = [\"a\", 3]\n", {"rule[0].keywords[1]"}},
       {std::string(kOneTier) + "[[rule]]\nkeywords = [\"\"]\n", {"rule[0].keywords", "empty"}},
       {std::string(kOneTier) + "[[rule]]\nmin_prompt_chars = 10\nmax_prompt_chars = 5\n",
@@ -198,7 +197,8 @@ TEST_F(RouterConfigTest, ErrorsNameTheFileTheKeyAndTheLine) {
     ASSERT_FALSE(c.ok()) << "accepted:\n" << bc.toml;
     for (const std::string& w : bc.want) {
       EXPECT_NE(c.error().find(w), std::string::npos)
-          << "error: " << c.error() << "\nmissing: " << w << "\nfile:\n" << bc.toml;
+          << "error: " << c.error() << "\nmissing: " << w << "\nfile:\n"
+          << bc.toml;
     }
     EXPECT_EQ(c.error().rfind(path, 0), 0u) << c.error();  // starts with the file name
   }

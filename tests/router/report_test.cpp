@@ -1,10 +1,11 @@
 // `minnow router report` (src/router/report.h): counts, shares, reasons, percentiles and cost
 // from a route log written with route_record_json; malformed lines counted; --since.
+#include "router/report.h"
+
 #include <gtest/gtest.h>
 
 #include <sstream>
 
-#include "router/report.h"
 #include "router/route.h"
 
 namespace minnow::router {
@@ -63,9 +64,9 @@ std::string log_text() {
   cloud.rule = "legal";
   cloud.streamed = true;
   rs.push_back(cloud);
-  RouteRecord none = record("2026-11-21T12:30:00Z", "", -1, true,
-                            {attempt("cloud", "failed", "timeout after 3000 ms", 3000, 0)},
-                            3000, 0);
+  RouteRecord none =
+      record("2026-11-21T12:30:00Z", "", -1, true,
+             {attempt("cloud", "failed", "timeout after 3000 ms", 3000, 0)}, 3000, 0);
   none.escalated = false;
   none.rule = "legal";
   rs.push_back(none);

@@ -1,5 +1,7 @@
 // The router's rules (src/router/rules.h): first match wins, each condition, refusals, and
 // regexes that stay bounded on long or hostile input and are safe to share between threads.
+#include "router/rules.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -7,7 +9,6 @@
 #include <thread>
 
 #include "router/config.h"
-#include "router/rules.h"
 
 namespace minnow::router {
 namespace {
@@ -138,15 +139,14 @@ TEST(RouterRules, DefaultRefusals) {
   ASSERT_TRUE(rules.ok());
   for (const char* yes :
        {"I don't know.", "Honestly, I do not know the answer.", "i dont know", "I’m not sure.",
-        "I am not certain about that", "I cannot help with that request.",
-        "I can't answer that.", "As an AI language model, I have no opinions.",
-        "I'm sorry, but I can't do that.", "I don't have enough information to say.",
-        "I'M NOT SURE"}) {
+        "I am not certain about that", "I cannot help with that request.", "I can't answer that.",
+        "As an AI language model, I have no opinions.", "I'm sorry, but I can't do that.",
+        "I don't have enough information to say.", "I'M NOT SURE"}) {
     EXPECT_TRUE(rules->is_refusal(yes)) << yes;
   }
-  for (const char* no : {"Paris.", "billing", "I know the answer: 42.", "Sure! Here it is.",
-                         "I'm sure it is Paris.", "The cannot-fail test", "",
-                         "{\"name\": \"I\"}"}) {
+  for (const char* no :
+       {"Paris.", "billing", "I know the answer: 42.", "Sure! Here it is.", "I'm sure it is Paris.",
+        "The cannot-fail test", "", "{\"name\": \"I\"}"}) {
     EXPECT_FALSE(rules->is_refusal(no)) << no;
   }
 }
@@ -179,8 +179,7 @@ TEST(RouterRules, RegexesStayBoundedOnHostileInput) {
   EXPECT_EQ(rules->choose(text(big)).rule, "evil");
   big += " needle";
   EXPECT_EQ(rules->choose(text(big)).rule, "word");
-  const double s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_LT(s, 20.0);
   // Invalid UTF-8 in the prompt is no error: the rest still matches.
   EXPECT_EQ(rules->choose(text("\xff\xfe bad bytes \xc3 then needle")).rule, "word");
