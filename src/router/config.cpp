@@ -591,6 +591,10 @@ Result<RouterConfig> parse_router_config(std::string_view toml_text, const std::
 
 Result<RouterConfig> load_router_config(const std::string& path) {
   const std::string file = expand_home(path);
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec)) {
+    return Status::error(file + ": is a directory, not a router file");
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) return Status::error(file + ": cannot open the router file");
   std::ostringstream text;

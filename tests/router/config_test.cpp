@@ -205,6 +205,9 @@ TEST_F(RouterConfigTest, ErrorsNameTheFileTheKeyAndTheLine) {
   auto missing = load_router_config((dir_ / "none.toml").string());
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.error().find("none.toml"), std::string::npos);
+  auto dir = load_router_config(dir_.string());
+  ASSERT_FALSE(dir.ok());
+  EXPECT_NE(dir.error().find("directory"), std::string::npos) << dir.error();
 }
 
 TEST_F(RouterConfigTest, SaveThenLoadGivesTheSameConfig) {
