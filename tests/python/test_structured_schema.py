@@ -4,21 +4,30 @@
    their `valid` documents validate, their `invalid` ones do not, and the `outside_grammar` ones
    (valid documents minnow's grammar leaves out on purpose, see src/constrain/json_schema.h)
    validate. constrain_schema_test (C++) checks the same documents against minnow's grammar.
-2. The real thing: `minnow run MODEL PROMPT --format @schema.json` on both real models, at
-   temperatures 0, 0.7 and 1.2 with several seeds; every output must parse as JSON and validate
-   against its schema, formats included.
-3. The two examples of issue 6: classifying a support ticket into five categories, and
+2. The real thing, issue 6's "done when": every golden schema, every golden GBNF grammar
+   (tests/golden/grammars) and every regex of test_constrain_cli.py, on both real models, at
+   temperature 0 and at 0.7 and 1.2 with two seeds each, through one `minnow serve` that batches
+   the requests (MINNOW_NUM_PARALLEL=8, many client threads): every output must end by itself
+   (done_reason "stop") and validate (`jsonschema` with formats, `re.fullmatch`, or the
+   independent GBNF recognizer of test_constrain_cli.py). A subset also runs through
+   `minnow run --format @schema.json`.
+3. Unbounded schemas (any value, free objects, additionalProperties, recursion) under small
+   token limits: the constraint's budget closes the output in time, so it still validates.
+4. The two examples of issue 6: classifying a support ticket into five categories, and
    extracting {name, email, company} from a message, checked for the right answer on SmolLM2.
-4. When `minnow serve` accepts Ollama `format` / OpenAI `response_format`, part of the suite
-   runs through the real server with the `ollama` and `openai` clients.
+5. Ollama `format` / OpenAI `response_format` through the real server with the `ollama` and
+   `openai` clients.
 
-Without a build that has `minnow run --format`, parts 2-4 skip with the reason.
+Without a build that has `minnow run --format`, parts 2-5 skip with the reason.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jsonschema
@@ -31,13 +40,10 @@ GEMMA = next(m for m in MODELS if m.arch == "gemma3")
 GOLDEN = ROOT / "tests" / "golden" / "schemas"
 CASES = {p.stem: json.loads(p.read_text()) for p in sorted(GOLDEN.glob("*.json"))}
 
-# Enough for every output to complete: the schemas bound their strings and arrays; a cut-off
-# output would not parse and fails the test.
-NUM_PREDICT = 600
-# Each schema runs once on each model, the temperature (0, 0.7, 1.2) and the seed rotating over
-# the schemas, so every temperature is used with several seeds on both models within the time
-# CI allows. A golden file may restrict this: "generate": false (never), "greedy" (T=0 only),
-# "greedy_on" / "skip_on": {model: why} for one model.
+# The token limit of the CLI runs. The constraint's budget closes every output before the limit
+# (a model that would go on is steered to close its structure), so the limit only bounds time.
+NUM_PREDICT = 192
+# A golden file may say "generate": false (never generated).
 TEMPERATURES = [0, 0.7, 1.2]
 
 
@@ -123,7 +129,8 @@ def generate(minnow_bin, tmp_path):
     if reason:
         pytest.skip(reason)
 
-    def run(entry, schema, prompt, temperature, seed, num_predict=NUM_PREDICT, extra=()):
+    def run(entry, schema, prompt, temperature, seed, num_predict=NUM_PREDICT, extra=(),
+            with_stderr=False):
         model_path(entry)
         path = tmp_path / "schema.json"
         path.write_text(json.dumps(schema))
@@ -132,7 +139,7 @@ def generate(minnow_bin, tmp_path):
                 *extra]
         p = subprocess.run(args, capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, f"{' '.join(args)} failed ({p.returncode}):\n{p.stderr}"
-        return p.stdout
+        return (p.stdout, p.stderr) if with_stderr else p.stdout
     return run
 
 
@@ -148,44 +155,159 @@ def check_output(name, schema, text, where):
 
 
 GENERATED = [n for n, c in CASES.items() if c.get("generate", True) is not False]
+MODEL_IDS = {SMOL.name: "smollm2", GEMMA.name: "gemma3"}
+
+# --- the whole matrix through one batching server ---------------------------------------------
+
+# (temperature, seed) of every case on every model: greedy once, two seeds at each sampled one.
+SETTINGS = [(0, 0), (0.7, 1), (0.7, 2), (1.2, 1), (1.2, 2)]
+MATRIX_NUM_PREDICT = 128
 
 
-def run_for(index: int, case: dict, entry) -> tuple[float, int]:
-    """(temperature, seed) of one schema's run on one model."""
-    why = case.get("skip_on", {}).get(entry.name)
-    if why:
-        pytest.skip(why)
-    if case.get("generate") == "greedy" or entry.name in case.get("greedy_on", {}):
-        return 0, index
-    # The two models take different temperatures for the same schema.
-    shift = 0 if entry is SMOL else 1
-    return TEMPERATURES[(index + shift) % len(TEMPERATURES)], index
+def matrix_cases():
+    """(kind, name) -> (request fields, prompt, check(text) -> None or the reason it fails)."""
+    from test_constrain_cli import GRAMMARS, REGEXES, Gbnf, examples
+    cases = {}
+    for name in GENERATED:
+        case = CASES[name]
+        v = validator(case["schema"])
+
+        def check(text, v=v):
+            try:
+                doc = json.loads(text)
+            except json.JSONDecodeError as e:
+                return f"does not parse ({e})"
+            errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                      for e in v.iter_errors(doc)]
+            return f"does not validate: {errors}" if errors else None
+        cases[("schema", name)] = ({"format": case["schema"]}, case["prompt"], check)
+    for path in GRAMMARS:
+        g = Gbnf(path.read_text())
+        prompt, _, _ = examples(path)
+        cases[("grammar", path.stem)] = (
+            {"grammar": path.read_text()}, prompt,
+            lambda text, g=g: None if g.accepts(text) else "is not a sentence of the grammar")
+    for i, (regex, prompt) in enumerate(REGEXES):
+        cases[("regex", f"re{i}")] = (
+            {"regex": regex}, prompt,
+            lambda text, r=regex: None if re.fullmatch(r, text) else f"does not match {r}")
+    return cases
 
 
-@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
-@pytest.mark.parametrize("name", GENERATED)
+MATRIX = matrix_cases()
+
+
+def post_json(url: str, body: dict, timeout: float = 600) -> dict:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+@pytest.fixture(scope="module")
+def matrix_results(minnow_bin):
+    """Every case x model x setting, sent at once through one server: {(kind, name, model):
+    [(temperature, seed, done_reason, text) or (temperature, seed, "error", message)]}."""
+    reason = server_takes_format() or format_missing_reason(minnow_bin)
+    if reason:
+        pytest.skip(reason)
+    for entry in (SMOL, GEMMA):
+        model_path(entry)
+    from server_fixture import start_server
+    server = start_server(env={"MINNOW_NUM_PARALLEL": "8", "MINNOW_MAX_QUEUE": "256"})
+
+    def one(job):
+        (kind, name), entry, (temperature, seed) = job
+        fields, prompt, _ = MATRIX[(kind, name)]
+        body = {"model": entry.name, "messages": [{"role": "user", "content": prompt}],
+                "stream": False, **fields,
+                "options": {"temperature": temperature, "seed": seed,
+                            "num_predict": MATRIX_NUM_PREDICT}}
+        try:
+            r = post_json(server.url + "/api/chat", body)
+            return job, (temperature, seed, r.get("done_reason"), r["message"]["content"])
+        except Exception as e:  # the test of this case reports it
+            return job, (temperature, seed, "error", repr(e))
+
+    jobs = [(key, entry, setting) for key in MATRIX for entry in (SMOL, GEMMA)
+            for setting in SETTINGS]
+    results: dict = {}
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            for ((kind, name), entry, _), out in pool.map(one, jobs):
+                results.setdefault((kind, name, entry.name), []).append(out)
+    finally:
+        rc = server.stop()
+    assert rc == 0, f"minnow serve exited {rc} on SIGTERM; stderr:\n{server.log()}"
+    return results
+
+
+def test_matrix_size():
+    kinds = [k for k, _ in MATRIX]
+    assert kinds.count("schema") >= 40 and kinds.count("grammar") >= 10
+    assert kinds.count("regex") >= 10
+    assert {t for t, _ in SETTINGS} == {0, 0.7, 1.2}
+    assert all(sum(1 for t, _ in SETTINGS if t == temp) >= 2 for temp in (0.7, 1.2))
+
+
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=lambda m: MODEL_IDS[m.name])
+@pytest.mark.parametrize("kind,name", sorted(MATRIX), ids=lambda x: x)
+def test_matrix_outputs_validate(matrix_results, kind, name, entry):
+    _, _, check = MATRIX[(kind, name)]
+    runs = matrix_results[(kind, name, entry.name)]
+    assert len(runs) == len(SETTINGS)
+    failures = []
+    for temperature, seed, done_reason, text in runs:
+        why = text if done_reason == "error" else (
+            f"ended by {done_reason!r}, not by itself" if done_reason != "stop" else check(text))
+        if why:
+            failures.append(f"T={temperature} seed={seed}: {why}: {text!r}")
+    assert not failures, f"{kind} {name} on {entry.name}:\n" + "\n".join(failures)
+
+
+# --- through the CLI: a subset ---------------------------------------------------------------
+
+CLI_SUBSET = ["flat_person", "nested_address", "array_of_objects", "ref_recursive_tree",
+              "string_escapes_unicode", "free_object"]
+
+
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=lambda m: MODEL_IDS[m.name])
+@pytest.mark.parametrize("name", CLI_SUBSET)
 def test_generation_validates(generate, entry, name):
     case = CASES[name]
-    temperature, seed = run_for(GENERATED.index(name), case, entry)
-    text = generate(entry, case["schema"], case["prompt"], temperature, seed)
-    check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
+    for temperature, seed in [(0, 0), (1.2, CLI_SUBSET.index(name))]:
+        text = generate(entry, case["schema"], case["prompt"], temperature, seed)
+        check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
+
+
+# Schemas that bound neither the number of members nor nesting: gemma3:270m would repeat
+# members until the limit. Under small limits the budget must close them in time, every time.
+UNBOUNDED = ["any_value", "free_object", "additional_true", "additional_schema_map",
+             "additional_schema_with_props", "ref_root_recursion"]
+
+
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=lambda m: MODEL_IDS[m.name])
+@pytest.mark.parametrize("name", UNBOUNDED)
+def test_unbounded_schemas_close_within_small_limits(generate, entry, name):
+    case = CASES[name]
+    for n, temperature in [(12, 0), (24, 1.2), (40, 0.7)]:
+        text, log = generate(entry, case["schema"], case["prompt"], temperature, n,
+                             num_predict=n, extra=["--verbose"], with_stderr=True)
+        where = f"{entry.name} -n {n} T={temperature}"
+        check_output(name, case["schema"], text, where)
+        assert "stop: stop" in log, f"{where}: did not end by itself:\n{text!r}\n{log}"
 
 
 # Several seeds at the sampled temperatures on two schemas of different shapes.
 SEEDED = ["tool_call_args", "string_escapes_unicode"]
 
 
-@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=[SMOL.name, GEMMA.name])
+@pytest.mark.parametrize("entry", [SMOL, GEMMA], ids=lambda m: MODEL_IDS[m.name])
 @pytest.mark.parametrize("name", SEEDED)
-def test_generation_validates_across_seeds(generate, entry, name):
-    case = CASES[name]
-    outputs = set()
-    for temperature in (0.7, 1.2):
-        for seed in (11, 12):
-            text = generate(entry, case["schema"], case["prompt"], temperature, seed)
-            check_output(name, case["schema"], text, f"{entry.name} T={temperature} seed={seed}")
-            outputs.add(text)
-    assert len(outputs) > 1, "sampling with different seeds gave one output every time"
+def test_generation_validates_across_seeds(matrix_results, entry, name):
+    runs = matrix_results[("schema", name, entry.name)]
+    sampled = {text for temperature, _, _, text in runs if temperature > 0}
+    assert len(sampled) > 1, "sampling with different seeds gave one output every time"
 
 
 # --- issue 6, item 4: the two examples users bring first --------------------------------------
