@@ -478,6 +478,7 @@ void run_routed(RunArgs& a, router::RouterConfig cfg) {
       },
       &g_cancel);
   std::printf("\n");
+  std::fflush(stdout);
   if (!out) throw std::runtime_error(out.error());
   std::fprintf(stderr, "minnow: %s\n", router::route_header(out->record).c_str());
 }

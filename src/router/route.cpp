@@ -20,7 +20,9 @@ std::optional<std::string> escalation_reason(const Thresholds& t, const Signals&
   if (t.escalate_on_refusal && s.refusal) return "refusal";
   if (t.min_choice_mass && s.choice_mass && *s.choice_mass < *t.min_choice_mass)
     return "choice mass " + fmt(*s.choice_mass) + " < " + fmt(*t.min_choice_mass);
-  if (s.n_tokens > 0) {
+  // A choice task is judged by its label's probability alone: the raw logprob of a label's
+  // tokens says how much the model wanted to write a label at all, not which one.
+  if (s.n_tokens > 0 && !s.choice_mass) {
     if (t.min_mean_logprob && s.mean_logprob < *t.min_mean_logprob)
       return "mean logprob " + fmt(s.mean_logprob) + " < " + fmt(*t.min_mean_logprob);
     if (t.min_token_logprob && s.min_logprob < *t.min_token_logprob)
@@ -130,7 +132,7 @@ Result<RouteRecord> route_record_from_json(const nlohmann::json& j) {
 std::string route_header(const RouteRecord& r) {
   std::string h = "tier=" + r.tier + "; escalated=" + (r.escalated ? "1" : "0");
   for (const Attempt& a : r.attempts) {
-    if (a.outcome != "answered" && !a.reason.empty()) {
+    if (!a.reason.empty()) {  // escalated, failed, skipped, or answered as a fallback
       h += "; " + a.tier + "=" + a.outcome + " (" + a.reason + ")";
     }
   }

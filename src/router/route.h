@@ -25,8 +25,9 @@ struct Signals {
   bool truncated = false;        // stopped by the token limit
 };
 
-// The reason to escalate `s` under `t` ("low mean logprob -1.93 < -1.20", "invalid
-// structured output", ...), or nullopt when the answer is kept.
+// The reason to escalate `s` under `t` ("mean logprob -1.93 < -1.2", "invalid structured
+// output", ...), or nullopt when the answer is kept. A choice answer (choice_mass set) is
+// judged by min_choice_mass, not by the logprob thresholds.
 std::optional<std::string> escalation_reason(const Thresholds& t, const Signals& s);
 
 // One tier's try.

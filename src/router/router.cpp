@@ -144,11 +144,6 @@ Result<std::unique_ptr<Router>> Router::create(RouterConfig config) {
   return r;
 }
 
-bool Router::remote_can_take(const TierConfig& tier, const nlohmann::json& body) {
-  if (tier.minnow_extensions) return true;
-  return !body.contains("grammar") && !body.contains("regex");
-}
-
 Result<RouteOutcome> Router::route(const RouteRequest& req, LocalRunner& local,
                                    const std::function<bool(std::string_view)>& on_text,
                                    const std::atomic<bool>* cancel) {
@@ -251,13 +246,7 @@ Result<RouteOutcome> Router::route(const RouteRequest& req, LocalRunner& local,
       return true;
     }
 
-    // Remote tier.
-    if (!remote_can_take(tier, req.openai_body)) {
-      a.outcome = "skipped";
-      a.reason = "grammar / regex need a minnow upstream (minnow_extensions = true)";
-      rec.attempts.push_back(std::move(a));
-      return false;
-    }
+    // Remote tier (a request it cannot honour, e.g. a grammar for a foreign API, skips it).
     auto prepared = prepare_upstream_request(req.openai_body, tier, !final);
     if (!prepared.ok()) {
       a.outcome = "skipped";

@@ -100,10 +100,6 @@ class Router {
   // Prometheus text: requests answered, escalations and failures, tokens and cost per tier.
   std::string render_metrics() const;
 
-  // Whether a remote tier can take this request as it is (grammar / regex need a minnow
-  // upstream).
-  static bool remote_can_take(const TierConfig& tier, const nlohmann::json& openai_body);
-
  private:
   explicit Router(RouterConfig config);
   void account(const RouteRecord& r);

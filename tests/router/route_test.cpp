@@ -38,6 +38,8 @@ TEST(RouterRoute, EscalationReasonPerThreshold) {
   EXPECT_EQ(*escalation_reason(t, s), "choice mass 0.41 < 0.6");
   s.choice_mass = 0.6;
   EXPECT_FALSE(escalation_reason(t, s));
+  t.min_mean_logprob = -0.1;  // a choice answer is not judged by its raw logprobs
+  EXPECT_FALSE(escalation_reason(t, s));
 
   s.refusal = true;
   EXPECT_EQ(*escalation_reason(t, s), "refusal");
